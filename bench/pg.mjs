@@ -1,0 +1,81 @@
+// npm run bench:pg — client-process CPU per query for bare pg, pgsight and the stock OTel SDK, on two
+// workloads of small parameterized SELECTs. Every variant runs in its own process, interleaved over several
+// rounds against one database; the median of the rounds is reported. Targets (issue #2):
+//   (b)/(a) <= 1.10   pgsight preloaded, traces not sampled, vs bare pg
+//   (c)/(d) <= 1.00   pgsight, traces sampled, vs stock sdk-node + instrumentation-pg, sampled
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const queries = Number(process.env.BENCH_QUERIES ?? 20000);
+
+const variants = [
+  { id: 'a', label: 'bare pg', args: [] },
+  {
+    id: 'b',
+    label: 'pgsight, not sampled',
+    args: ['--import', 'pgsight/register'],
+    env: { OTEL_TRACES_SAMPLER: 'always_off' },
+  },
+  {
+    id: 'c',
+    label: 'pgsight, sampled, discarded',
+    args: ['--import', './bench/baselines/pgsight-sampled.mjs'],
+  },
+  {
+    id: 'd',
+    label: 'stock OTel, sampled, discarded',
+    args: ['--import', './bench/baselines/stock-otel.mjs'],
+  },
+];
+
+function run(variant, workload) {
+  const child = spawnSync(process.execPath, [...variant.args, 'bench/pg-workload.cjs'], {
+    cwd: root,
+    env: { ...process.env, ...variant.env, BENCH_WORKLOAD: workload, BENCH_QUERIES: String(queries) },
+    encoding: 'utf8',
+  });
+  const line = child.stdout
+    .trim()
+    .split('\n')
+    .findLast((l) => l.startsWith('{"workload"'));
+  if (child.status !== 0 || !line) throw new Error(`${variant.label} / ${workload} failed:\n${child.stderr}`);
+  return JSON.parse(line).cpuUsPerQuery;
+}
+
+const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+
+console.log(`pg benchmark: ${queries} queries per run, ${rounds} rounds, node ${process.version}`);
+const results = {};
+for (const workload of ['sequential', 'pool']) {
+  const samples = Object.fromEntries(variants.map((v) => [v.id, []]));
+  for (let r = 0; r < rounds; r++) for (const v of variants) samples[v.id].push(run(v, workload));
+  results[workload] = Object.fromEntries(variants.map((v) => [v.id, median(samples[v.id])]));
+}
+
+const fmt = (n) => n.toFixed(1).padStart(8);
+console.log('\nCPU µs per query (median of rounds)');
+console.log(`${'variant'.padEnd(36)}${'sequential'.padStart(12)}${'pool x8'.padStart(12)}`);
+for (const v of variants) {
+  console.log(
+    `(${v.id}) ${v.label.padEnd(32)}${fmt(results.sequential[v.id])}    ${fmt(results.pool[v.id])}`,
+  );
+}
+const ratio = (w, x, y) => results[w][x] / results[w][y];
+console.log('\nratio            sequential   pool x8   target');
+for (const [x, y, target] of [
+  ['b', 'a', 1.1],
+  ['c', 'd', 1.0],
+  ['d', 'a', null],
+]) {
+  const s = ratio('sequential', x, y);
+  const p = ratio('pool', x, y);
+  const verdict =
+    target === null
+      ? '(reference)'
+      : `<= ${target.toFixed(2)} ${s <= target && p <= target ? 'met' : 'NOT met'}`;
+  console.log(
+    `(${x})/(${y})          ${s.toFixed(3).padStart(6)}      ${p.toFixed(3).padStart(6)}   ${verdict}`,
+  );
+}

@@ -1,0 +1,280 @@
+/**
+ * The one module that reads `process.env`. Explicit option > environment variable > default.
+ * A bad value never throws by default: it is reported once (variable, bad value, value used instead)
+ * and the default is used. `loadConfig({ strict: true })` throws one PgsightError listing every bad value.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgsightError } from './errors.js';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  /** `PGSIGHT_DISABLED`: the preload does nothing at all. @default false */
+  readonly disabled: boolean;
+  /** `PGSIGHT_SLOW_QUERY_MS`: a query taking at least this many milliseconds is flagged; 0 flags every query. @default 500 */
+  readonly slowQueryMs: number;
+  /** `PGSIGHT_LOG_PARAMS`: include bind parameter values in query records. Costs: values may hold personal data. @default false */
+  readonly logParams: boolean;
+  /** `PGSIGHT_LOG_FILE`: append pgsight's records to this file instead of stdout. @default undefined (stdout) */
+  readonly logFile: string | undefined;
+  /** `PGSIGHT_LOG_LEVEL`: the level of pgsight's own logger. @default 'info' */
+  readonly logLevel: LogLevel;
+  /** `PGSIGHT_QUERY_CACHE_SIZE`: distinct statement texts whose normalized form is cached (entries). @default 1000 */
+  readonly queryCacheSize: number;
+  /** `PGSIGHT_CONNECT_SPANS`: emit `pg.connect` / `pg-pool.connect` spans. Costs one span per pool checkout. @default false */
+  readonly connectSpans: boolean;
+  /** `DATABASE_URL`: where the demo, tests and benchmarks connect. @default 'postgres://postgres@127.0.0.1:5432/test' */
+  readonly databaseUrl: string;
+  /** `service.*` of every record: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `NODE_ENV`, the app's package.json. */
+  readonly service: ServiceInfo;
+  /** Which OpenTelemetry exporters the environment asks for. */
+  readonly exporters: ExporterChoice;
+  /** `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, as the OTel SDK spec defines them. @default parentbased_always_on */
+  readonly sampler: SamplerChoice;
+}
+
+export interface SamplerChoice {
+  readonly name:
+    | 'always_on'
+    | 'always_off'
+    | 'traceidratio'
+    | 'parentbased_always_on'
+    | 'parentbased_always_off'
+    | 'parentbased_traceidratio';
+  /** The ratio for the `traceidratio` samplers, 0 to 1. @default 1 */
+  readonly ratio: number;
+}
+
+export interface ServiceInfo {
+  readonly name: string;
+  readonly version: string | undefined;
+  readonly environment: string | undefined;
+}
+
+/**
+ * The OpenTelemetry SDK defaults every signal to OTLP on localhost, which prints connection errors in an app
+ * with no collector. pgsight exports a signal only when the environment names an exporter or an endpoint.
+ */
+export interface ExporterChoice {
+  readonly traces: boolean;
+  readonly metrics: boolean;
+  readonly logs: boolean;
+}
+
+export interface ConfigProblem {
+  readonly variable: string;
+  readonly value: string;
+  readonly expected: string;
+  readonly used: string;
+}
+
+export interface LoadConfigOptions {
+  /** Throw a PgsightError (PGSIGHT_ERR_CONFIG_INVALID) listing every invalid variable. @default false */
+  strict?: boolean;
+  /** The environment to read. @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Explicit values; they win over the environment. */
+  overrides?: Partial<Config>;
+  /** Where non-strict problems are reported. @default one line per problem on stderr */
+  onProblem?: (problem: ConfigProblem) => void;
+}
+
+export const defaults: Config = Object.freeze({
+  disabled: false,
+  slowQueryMs: 500,
+  logParams: false,
+  logFile: undefined,
+  logLevel: 'info',
+  queryCacheSize: 1000,
+  connectSpans: false,
+  databaseUrl: 'postgres://postgres@127.0.0.1:5432/test',
+  service: Object.freeze({ name: 'unknown_service:node', version: undefined, environment: undefined }),
+  exporters: Object.freeze({ traces: false, metrics: false, logs: false }),
+  sampler: Object.freeze({ name: 'parentbased_always_on', ratio: 1 }),
+});
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+
+type Parser<T> = { expected: string; parse: (raw: string) => T | undefined };
+
+const boolean: Parser<boolean> = {
+  expected: 'true or false',
+  parse: (raw) => {
+    const word = raw.trim().toLowerCase();
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
+    return undefined;
+  },
+};
+
+function wholeNumber(min: number, max: number): Parser<number> {
+  return {
+    expected: `a whole number from ${min} to ${max}`,
+    parse: (raw) => {
+      if (!/^\s*\d+\s*$/.test(raw)) return undefined;
+      const n = Number(raw);
+      return n >= min && n <= max ? n : undefined;
+    },
+  };
+}
+
+const logLevel: Parser<LogLevel> = {
+  expected: LOG_LEVELS.join(', '),
+  parse: (raw) => LOG_LEVELS.find((level) => level === raw.trim().toLowerCase()),
+};
+
+const text: Parser<string> = { expected: 'a non-empty string', parse: (raw) => raw.trim() || undefined };
+
+/** Which variable feeds which setting, and how it is parsed. */
+const VARIABLES: {
+  [K in Exclude<keyof Config, 'service' | 'exporters' | 'sampler'>]: [
+    variable: string,
+    parser: Parser<NonNullable<Config[K]>>,
+  ];
+} = {
+  disabled: ['PGSIGHT_DISABLED', boolean],
+  slowQueryMs: ['PGSIGHT_SLOW_QUERY_MS', wholeNumber(0, 86_400_000)],
+  logParams: ['PGSIGHT_LOG_PARAMS', boolean],
+  logFile: ['PGSIGHT_LOG_FILE', text],
+  logLevel: ['PGSIGHT_LOG_LEVEL', logLevel],
+  queryCacheSize: ['PGSIGHT_QUERY_CACHE_SIZE', wholeNumber(0, 1_000_000)],
+  connectSpans: ['PGSIGHT_CONNECT_SPANS', boolean],
+  databaseUrl: ['DATABASE_URL', text],
+};
+
+/** Every variable pgsight reads, for the README check and for `--help` style listings. */
+export const configVariables: readonly string[] = Object.values(VARIABLES).map(([variable]) => variable);
+
+function reportToStderr(problem: ConfigProblem): void {
+  process.stderr.write(
+    `pgsight: ${problem.variable}=${JSON.stringify(problem.value)} is invalid (expected ${problem.expected}); using ${problem.used}\n`,
+  );
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const problems: ConfigProblem[] = [];
+  const result: Record<string, unknown> = { ...defaults };
+  for (const key of Object.keys(VARIABLES) as (keyof typeof VARIABLES)[]) {
+    const [variable, parser] = VARIABLES[key];
+    const raw = env[variable];
+    if (raw === undefined || raw.trim() === '') continue;
+    const value = parser.parse(raw);
+    if (value === undefined) {
+      problems.push({ variable, value: raw, expected: parser.expected, used: JSON.stringify(defaults[key]) });
+    } else {
+      result[key] = value;
+    }
+  }
+  result.service = serviceFrom(env);
+  result.exporters = exportersFrom(env);
+  result.sampler = samplerFrom(env, problems);
+  if (options.overrides) {
+    for (const [key, value] of Object.entries(options.overrides))
+      if (value !== undefined) result[key] = value;
+  }
+  if (problems.length > 0) {
+    if (options.strict) {
+      const lines = problems.map((p) => `${p.variable}=${JSON.stringify(p.value)} (expected ${p.expected})`);
+      throw new PgsightError('PGSIGHT_ERR_CONFIG_INVALID', `invalid configuration: ${lines.join('; ')}`, {
+        details: problems,
+      });
+    }
+    for (const problem of problems) (options.onProblem ?? reportToStderr)(problem);
+  }
+  return Object.freeze(result) as unknown as Config;
+}
+
+/** `OTEL_RESOURCE_ATTRIBUTES` is `key=value,key=value` with percent-encoded values (OTel resource SDK spec). */
+function resourceAttributes(env: NodeJS.ProcessEnv): Map<string, string> {
+  const attributes = new Map<string, string>();
+  for (const pair of (env.OTEL_RESOURCE_ATTRIBUTES ?? '').split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    try {
+      attributes.set(pair.slice(0, eq).trim(), decodeURIComponent(pair.slice(eq + 1).trim()));
+    } catch {
+      // A malformed escape leaves that one attribute out, as the OTel SDK does.
+    }
+  }
+  return attributes;
+}
+
+function appPackage(): { name?: string; version?: string } {
+  try {
+    const raw = readFileSync(join(process.cwd(), 'package.json'), 'utf8');
+    const parsed = JSON.parse(raw) as { name?: unknown; version?: unknown };
+    return {
+      ...(typeof parsed.name === 'string' ? { name: parsed.name } : {}),
+      ...(typeof parsed.version === 'string' ? { version: parsed.version } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+function serviceFrom(env: NodeJS.ProcessEnv): ServiceInfo {
+  const resource = resourceAttributes(env);
+  const pkg = appPackage();
+  return Object.freeze({
+    name: env.OTEL_SERVICE_NAME?.trim() || resource.get('service.name') || pkg.name || defaults.service.name,
+    version: resource.get('service.version') || pkg.version,
+    environment:
+      resource.get('deployment.environment.name') ||
+      resource.get('deployment.environment') ||
+      env.NODE_ENV?.trim() ||
+      undefined,
+  });
+}
+
+function exportersFrom(env: NodeJS.ProcessEnv): ExporterChoice {
+  const endpoint = Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim());
+  const named = (variable: string) => Boolean(env[variable]?.trim());
+  return Object.freeze({
+    traces: named('OTEL_TRACES_EXPORTER') || endpoint || named('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'),
+    metrics: named('OTEL_METRICS_EXPORTER') || endpoint || named('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT'),
+    logs: named('OTEL_LOGS_EXPORTER') || named('OTEL_EXPORTER_OTLP_LOGS_ENDPOINT'),
+  });
+}
+
+const SAMPLERS: readonly SamplerChoice['name'][] = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+];
+
+function samplerFrom(env: NodeJS.ProcessEnv, problems: ConfigProblem[]): SamplerChoice {
+  const raw = env.OTEL_TRACES_SAMPLER?.trim();
+  let name = defaults.sampler.name;
+  if (raw) {
+    const found = SAMPLERS.find((s) => s === raw.toLowerCase());
+    if (found) name = found;
+    else
+      problems.push({
+        variable: 'OTEL_TRACES_SAMPLER',
+        value: raw,
+        expected: SAMPLERS.join(', '),
+        used: name,
+      });
+  }
+  let ratio = 1;
+  const rawRatio = env.OTEL_TRACES_SAMPLER_ARG?.trim();
+  if (rawRatio && name.endsWith('traceidratio')) {
+    const n = Number(rawRatio);
+    if (Number.isFinite(n) && n >= 0 && n <= 1) ratio = n;
+    else
+      problems.push({
+        variable: 'OTEL_TRACES_SAMPLER_ARG',
+        value: rawRatio,
+        expected: 'a number from 0 to 1',
+        used: '1',
+      });
+  }
+  return Object.freeze({ name, ratio });
+}

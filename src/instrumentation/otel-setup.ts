@@ -1,0 +1,131 @@
+/**
+ * Installs the OpenTelemetry providers the sidecar needs, in one of two ways:
+ *
+ * - The environment names an exporter (`OTEL_*_EXPORTER`, `OTEL_EXPORTER_OTLP_*ENDPOINT`): the OpenTelemetry
+ *   Node SDK (`@opentelemetry/sdk-node`) builds everything from `OTEL_*`, as it documents.
+ * - Nothing is exported (the default, and when spans go to processors passed in code): the same core parts
+ *   (tracer provider, AsyncLocalStorage context manager, W3C propagators) are composed directly. sdk-node
+ *   loads every exporter it could build up front, about 15 MB of heap that an app exporting nothing would
+ *   carry for good, and a larger heap measurably slows every query in bench/pg.mjs.
+ */
+import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider, type MetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  NoopSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  type SpanProcessor,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import type { Config, SamplerChoice } from '../config.js';
+
+export interface OtelSetup {
+  /** True when a tracer provider is installed, so starting spans is worth it. */
+  readonly tracing: boolean;
+  forceFlush(): Promise<unknown>;
+  shutdown(): Promise<unknown>;
+}
+
+export interface OtelSetupOptions {
+  spanProcessors?: SpanProcessor[] | undefined;
+  metricReaders?: MetricReader[] | undefined;
+}
+
+function samplerFor(choice: SamplerChoice): Sampler {
+  const root = choice.name.endsWith('always_off')
+    ? new AlwaysOffSampler()
+    : choice.name.endsWith('traceidratio')
+      ? new TraceIdRatioBasedSampler(choice.ratio)
+      : new AlwaysOnSampler();
+  return choice.name.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root;
+}
+
+function resourceFor(config: Config) {
+  const { service } = config;
+  return resourceFromAttributes({
+    'service.name': service.name,
+    ...(service.version ? { 'service.version': service.version } : {}),
+    ...(service.environment ? { 'deployment.environment.name': service.environment } : {}),
+    'process.pid': process.pid,
+    'process.runtime.name': 'nodejs',
+    'process.runtime.version': process.versions.node,
+  });
+}
+
+function composeCore(
+  config: Config,
+  instrumentations: Instrumentation[],
+  options: OtelSetupOptions,
+): OtelSetup {
+  const resource = resourceFor(config);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(
+    new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+  );
+  const tracerProvider = new TracerProvider({
+    resource,
+    sampler: samplerFor(config.sampler),
+    // No exporter: spans still exist, so logs carry trace ids and requests correlate; nothing is shipped.
+    spanProcessors: options.spanProcessors ?? [new NoopSpanProcessor()],
+  });
+  trace.setGlobalTracerProvider(tracerProvider);
+  const readers = options.metricReaders ?? [];
+  const meterProvider = readers.length > 0 ? new MeterProvider({ resource, readers }) : undefined;
+  if (meterProvider) metrics.setGlobalMeterProvider(meterProvider);
+  registerInstrumentations({ instrumentations, tracerProvider, ...(meterProvider ? { meterProvider } : {}) });
+  return {
+    tracing: true,
+    forceFlush: () => Promise.all([tracerProvider.forceFlush(), meterProvider?.forceFlush()]),
+    shutdown: () => Promise.all([tracerProvider.shutdown(), meterProvider?.shutdown()]),
+  };
+}
+
+async function startNodeSdk(
+  config: Config,
+  instrumentations: Instrumentation[],
+  options: OtelSetupOptions,
+): Promise<OtelSetup> {
+  const { NodeSDK } = await import('@opentelemetry/sdk-node');
+  const sdk = new NodeSDK({
+    serviceName: config.service.name,
+    instrumentations,
+    ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
+    ...(options.metricReaders
+      ? { metricReaders: options.metricReaders }
+      : config.exporters.metrics
+        ? {}
+        : { metricReaders: [] }),
+    ...(config.exporters.logs ? {} : { logRecordProcessors: [] }),
+  });
+  sdk.start();
+  // Installed unless OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true.
+  type Flushable = { forceFlush?: () => Promise<void> };
+  const tracerProvider = (trace.getTracerProvider() as unknown as { getDelegate(): Flushable }).getDelegate();
+  const meterProvider = metrics.getMeterProvider() as Flushable;
+  return {
+    tracing: typeof tracerProvider.forceFlush === 'function',
+    forceFlush: () => Promise.all([tracerProvider.forceFlush?.(), meterProvider.forceFlush?.()]),
+    shutdown: () => sdk.shutdown(),
+  };
+}
+
+export function otelExportsConfigured(config: Config): boolean {
+  return config.exporters.traces || config.exporters.metrics || config.exporters.logs;
+}
+
+export async function setupOpenTelemetry(
+  config: Config,
+  instrumentations: Instrumentation[],
+  options: OtelSetupOptions,
+): Promise<OtelSetup> {
+  return otelExportsConfigured(config)
+    ? startNodeSdk(config, instrumentations, options)
+    : composeCore(config, instrumentations, options);
+}

@@ -1,0 +1,116 @@
+/**
+ * instrumentation-pg with its query patch replaced by pgsight's (see query-patch.ts for why). Its module
+ * hooks, version ranges, connect spans and pool metrics are kept as they are: pgsight chains its own patch
+ * after each of instrumentation-pg's, for `pg`, `pg/lib/client.js` and `pg/lib/native/client.js` alike, so
+ * the same class is patched once whether the app imports pg as ESM or requires it as CommonJS.
+ */
+import { ValueType } from '@opentelemetry/api';
+import {
+  type InstrumentationModuleFile,
+  type InstrumentationNodeModuleDefinition,
+  isWrapped,
+  type ShimWrapped,
+} from '@opentelemetry/instrumentation';
+import { PgInstrumentation, type PgInstrumentationConfig } from '@opentelemetry/instrumentation-pg';
+import { isPgsightWrapped, type QueryPatchState, wrapQuery } from './query-patch.js';
+import type { QueryInstruments } from './query-recorder.js';
+
+type ClientClass = { prototype: { query: (...args: unknown[]) => unknown } };
+
+/** ESM namespaces hand the CommonJS exports over as `default`. */
+function moduleExports<T>(module: unknown): T {
+  const m = module as { [Symbol.toStringTag]?: string; default?: T };
+  return (m?.[Symbol.toStringTag] === 'Module' ? m.default : m) as T;
+}
+
+export class PgsightPgInstrumentation extends PgInstrumentation {
+  // `declare`: these are assigned after super(), which already calls init() and _updateMetricInstruments().
+  declare private patchState: QueryPatchState | undefined;
+  declare private instruments: (QueryInstruments & { wanted: boolean }) | undefined;
+
+  constructor(
+    config: PgInstrumentationConfig,
+    state: QueryPatchState,
+    instruments: QueryInstruments & { wanted: boolean },
+  ) {
+    super(config);
+    this.patchState = state;
+    this.instruments = instruments;
+    this._updateMetricInstruments();
+  }
+
+  protected override init(): InstrumentationNodeModuleDefinition[] {
+    const definitions = super.init();
+    for (const definition of definitions) {
+      if (definition.name !== 'pg') continue;
+      this.chain(definition, (exports) => moduleExports<{ Client?: ClientClass }>(exports)?.Client);
+      for (const file of definition.files as InstrumentationModuleFile[]) {
+        this.chain(file, (exports) => moduleExports<ClientClass>(exports));
+      }
+    }
+    return definitions;
+  }
+
+  override _updateMetricInstruments(): void {
+    super._updateMetricInstruments();
+    const instruments = this.instruments;
+    if (!instruments?.wanted) return;
+    instruments.duration = this.meter.createHistogram('db.client.operation.duration', {
+      description: 'Duration of database client operations.',
+      unit: 's',
+      valueType: ValueType.DOUBLE,
+      advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] },
+    });
+    instruments.slowQueries = this.meter.createCounter('pgsight.db.slow_queries', {
+      description: 'Queries that took at least PGSIGHT_SLOW_QUERY_MS.',
+      unit: '{query}',
+      valueType: ValueType.INT,
+    });
+  }
+
+  private chain(
+    target: {
+      patch?: ((exports: unknown, version?: string) => unknown) | undefined;
+      unpatch?: ((exports: unknown, version?: string) => void) | undefined;
+    },
+    clientOf: (exports: unknown) => ClientClass | undefined,
+  ): void {
+    const patch = target.patch;
+    const unpatch = target.unpatch;
+    target.patch = (exports, version) => {
+      const result = patch ? patch(exports, version) : exports;
+      this.patchClient(clientOf(result));
+      return result;
+    };
+    target.unpatch = (exports, version) => {
+      this.unpatchClient(clientOf(exports));
+      unpatch?.(exports, version);
+    };
+  }
+
+  private patchClient(Client: ClientClass | undefined): void {
+    const proto = Client?.prototype;
+    const state = this.patchState;
+    if (!proto || typeof proto.query !== 'function' || !state || isPgsightWrapped(proto.query)) return;
+    const current = proto.query as ShimWrapped & ((...args: unknown[]) => unknown);
+    const pgOriginal = (isWrapped(current) ? current.__original : current) as (...args: unknown[]) => unknown;
+    const wrapped = wrapQuery(pgOriginal, state);
+    // Marked the way shimmer marks wrappers, so instrumentation-pg's own re-patch unwraps this one cleanly.
+    Object.defineProperties(wrapped, {
+      __original: { value: pgOriginal },
+      __wrapped: { value: true },
+      __unwrap: {
+        value: () => {
+          if (proto.query === wrapped) proto.query = pgOriginal;
+        },
+      },
+    });
+    proto.query = wrapped;
+  }
+
+  private unpatchClient(Client: ClientClass | undefined): void {
+    const proto = Client?.prototype;
+    if (proto && isPgsightWrapped(proto.query))
+      proto.query = (proto.query as unknown as ShimWrapped).__original as never;
+  }
+}

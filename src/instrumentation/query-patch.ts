@@ -1,0 +1,145 @@
+/**
+ * The wrapper around pg's `Client.prototype.query`: every query through pg (Client and Pool, promise and
+ * callback, text and config object, named statements) is timed, whether or not its trace is sampled.
+ *
+ * Why hand-written rather than instrumentation-pg's own query patch: measured on this project's machines
+ * (bench/pg.mjs), that patch costs about 18 µs of CPU per query even when no trace is sampled, against a
+ * budget of 10% (about 4 µs), and it records no SQLSTATE for promise-style failures. This wrapper allocates
+ * nothing on the fast path beyond the completion closure, starts a span only when a tracer provider is
+ * installed, and leaves connect spans and pool metrics to instrumentation-pg.
+ *
+ *   app ── client.query(...) ──▶ [pgsight wrapper] ──▶ pg's original query ──▶ PostgreSQL
+ *                                   │ start = now, span?
+ *                                   └─ on result/error ─▶ recorder.end(): span, histogram, slow/failed record
+ */
+import { type Context, context, ROOT_CONTEXT, type Span, SpanKind, type Tracer } from '@opentelemetry/api';
+import type { NormalizedQuery } from './normalize.js';
+import { type ClientInfo, type QueryRecorder, querySpanName } from './query-recorder.js';
+
+/** Set on every pgsight wrapper, so start-up can check that pg really got patched. */
+export const PGSIGHT_WRAPPED = Symbol.for('pgsight.wrapped');
+
+type QueryFn = (this: ClientInfo, ...args: unknown[]) => unknown;
+type Callback = (this: unknown, err: unknown, result: unknown) => unknown;
+
+export interface QueryPatchState {
+  recorder: QueryRecorder;
+  normalize: (sql: string) => NormalizedQuery;
+  /** Undefined when no tracer provider is installed: then no span is started at all. */
+  tracer: Tracer | undefined;
+  /** Called once with the first internal failure; the query itself always proceeds. */
+  onInternalError: (error: unknown) => void;
+}
+
+function startSpan(
+  state: QueryPatchState,
+  client: ClientInfo,
+  text: string,
+  parent: Context,
+): Span | undefined {
+  const tracer = state.tracer;
+  if (tracer === undefined) return undefined;
+  const span = tracer.startSpan('pg.query', { kind: SpanKind.CLIENT }, parent);
+  if (!span.isRecording()) return span;
+  const query = state.normalize(text);
+  span.updateName(querySpanName(query, client.database));
+  span.setAttributes({
+    'db.system.name': 'postgresql',
+    'db.namespace': client.database,
+    'db.operation.name': query.operation,
+    'db.query.text': query.text,
+    'pgsight.query.fingerprint': query.fingerprint,
+    'server.address': client.host,
+    'server.port': client.port,
+  });
+  if (query.collection) span.setAttribute('db.collection.name', query.collection);
+  return span;
+}
+
+/**
+ * Wrap pg's query function. `original` must be pg's own, not another wrapper. The wrapper forwards `arguments`
+ * untouched (pg inspects their count and types), which also avoids allocating a rest array per query.
+ */
+export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
+  const wrapped = function query(
+    this: ClientInfo,
+    config: unknown,
+    values: unknown,
+    callback: unknown,
+  ): unknown {
+    let text: string | undefined;
+    if (typeof config === 'string') text = config;
+    else if (config !== null && typeof config === 'object') {
+      // Submittables (pg-cursor, pg-query-stream) report through events of their own: not timed here.
+      if (typeof (config as { submit?: unknown }).submit === 'function')
+        return original.apply(this, arguments as never);
+      const t = (config as { text?: unknown }).text;
+      if (typeof t === 'string') text = t;
+    }
+    if (text === undefined) return original.apply(this, arguments as never);
+    const parent = context.active();
+    let span: Span | undefined;
+    try {
+      span = startSpan(state, this, text, parent);
+    } catch (error) {
+      state.onInternalError(error);
+    }
+    const params = Array.isArray(values) ? values : (config as { values?: unknown })?.values;
+    const start = performance.now();
+    const done = (error: unknown) => {
+      try {
+        state.recorder.end(this, text, params, performance.now() - start, error, span);
+      } catch (internal) {
+        state.onInternalError(internal);
+      }
+    };
+
+    // Callback style: the callback is the last function argument, or `config.callback`.
+    const cbIndex = typeof callback === 'function' ? 2 : typeof values === 'function' ? 1 : -1;
+    const userCallback =
+      cbIndex >= 0
+        ? (arguments[cbIndex] as Callback)
+        : typeof (config as { callback?: unknown })?.callback === 'function'
+          ? (config as { callback: Callback }).callback
+          : undefined;
+    if (userCallback !== undefined) {
+      const bound: Callback = function (this: unknown, err, result) {
+        done(err);
+        // pg may run the callback from a socket event of another request; give it back its caller's context.
+        return parent === ROOT_CONTEXT
+          ? userCallback.call(this, err, result)
+          : context.with(parent, userCallback, this, err, result);
+      };
+      if (cbIndex === 2) return original.call(this, config, values, bound);
+      if (cbIndex === 1) return original.call(this, config, bound);
+      return original.call(this, { ...(config as object), callback: bound }, values);
+    }
+
+    let result: unknown;
+    try {
+      result = original.apply(this, arguments as never);
+    } catch (error) {
+      done(error);
+      throw error;
+    }
+    if (
+      result !== null &&
+      typeof result === 'object' &&
+      typeof (result as Promise<unknown>).then === 'function'
+    ) {
+      (result as Promise<unknown>).then(
+        () => done(undefined),
+        (error: unknown) => done(error),
+      );
+    } else {
+      done(undefined);
+    }
+    return result;
+  };
+  Object.defineProperty(wrapped, PGSIGHT_WRAPPED, { value: true });
+  return wrapped as QueryFn;
+}
+
+export function isPgsightWrapped(fn: unknown): boolean {
+  return typeof fn === 'function' && (fn as unknown as Record<symbol, unknown>)[PGSIGHT_WRAPPED] === true;
+}

@@ -1,0 +1,192 @@
+/**
+ * What happens when a query ends: the span gets its outcome, the duration histogram its sample, and a slow
+ * or failed query becomes one ECS record. Kept apart from the patch so that the hot path stays short.
+ */
+import {
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Span,
+  type SpanContext,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import type { Config } from '../config.js';
+import type { PgsightLogger } from '../log/ecs-logger.js';
+import type { NormalizedQuery } from './normalize.js';
+import { sqlStateOf } from './sqlstate.js';
+
+/** The parts of a pg Client the recorder reads. */
+export interface ClientInfo {
+  database?: string;
+  host?: string;
+  port?: number;
+}
+
+export interface QueryInstruments {
+  /** `db.client.operation.duration` (s), the same instrument instrumentation-pg declares. */
+  duration: Histogram | undefined;
+  /** `pgsight.db.slow_queries`. */
+  slowQueries: Counter | undefined;
+}
+
+export interface QueryRecorder {
+  readonly slowQueryMs: number;
+  /** Called once per query, after it ended. `span` is undefined when no span was started. */
+  end(
+    client: ClientInfo,
+    text: string,
+    values: unknown,
+    durationMs: number,
+    error: unknown,
+    span: Span | undefined,
+  ): void;
+}
+
+const MAX_PARAM_LENGTH = 256;
+
+function stringifyParam(value: unknown): string {
+  const text =
+    value === null || value === undefined
+      ? String(value)
+      : typeof value === 'object'
+        ? value instanceof Date
+          ? value.toISOString()
+          : Buffer.isBuffer(value)
+            ? `<${value.length} bytes>`
+            : JSON.stringify(value)
+        : String(value);
+  return text.length > MAX_PARAM_LENGTH ? `${text.slice(0, MAX_PARAM_LENGTH)}…` : text;
+}
+
+/** pg's DatabaseError calls itself `error`; its class name says more. */
+function errorType(error: unknown): string {
+  const name = (error as Error)?.constructor?.name;
+  return name && name !== 'Object' ? name : ((error as Error)?.name ?? 'Error');
+}
+
+/** The query span's name, per OTel database semconv: `{db.operation.name} {target}`. */
+export function querySpanName(query: NormalizedQuery, database: string | undefined): string {
+  const target = query.collection ?? database;
+  const operation = query.operation ?? 'QUERY';
+  return target ? `${operation} ${target}` : operation;
+}
+
+export function createQueryRecorder(
+  config: Config,
+  logger: PgsightLogger,
+  normalize: (sql: string) => NormalizedQuery,
+  instruments: QueryInstruments,
+): QueryRecorder {
+  const { slowQueryMs, logParams } = config;
+
+  function recordMetric(
+    client: ClientInfo,
+    query: NormalizedQuery,
+    seconds: number,
+    sqlState: string | undefined,
+    error: unknown,
+  ) {
+    const attributes: Attributes = {
+      'db.system.name': 'postgresql',
+      'db.namespace': client.database,
+      'server.address': client.host,
+      'server.port': client.port,
+      'db.operation.name': query.operation,
+    };
+    if (error) {
+      attributes['error.type'] = sqlState ?? errorType(error);
+      if (sqlState) attributes['db.response.status_code'] = sqlState;
+    }
+    instruments.duration?.record(seconds, attributes);
+  }
+
+  function finishSpan(span: Span, slow: boolean, sqlState: string | undefined, error: unknown) {
+    if (span.isRecording()) {
+      if (slow) span.setAttribute('pgsight.slow', true);
+      if (error) {
+        const type = sqlState ?? errorType(error);
+        span.setAttribute('error.type', type);
+        if (sqlState) span.setAttribute('db.response.status_code', sqlState);
+        // The message can quote row values (`invalid input syntax ...: "secret"`); the span keeps the type only.
+        span.setStatus({ code: SpanStatusCode.ERROR, message: `PostgreSQL error ${type}` });
+      }
+    }
+    span.end();
+  }
+
+  function writeRecord(
+    client: ClientInfo,
+    query: NormalizedQuery,
+    values: unknown,
+    durationMs: number,
+    sqlState: string | undefined,
+    error: unknown,
+    spanContext: SpanContext | undefined,
+  ) {
+    const db: Record<string, unknown> = {
+      system: { name: 'postgresql' },
+      namespace: client.database,
+      operation: { name: query.operation },
+      query: {
+        text: query.text,
+        fingerprint: query.fingerprint,
+        ...(logParams && Array.isArray(values) ? { parameters: values.map(stringifyParam) } : {}),
+      },
+    };
+    if (query.collection) db.collection = { name: query.collection };
+    if (sqlState) db.response = { status_code: sqlState };
+    const record: Record<string, unknown> = {
+      event: {
+        action: error ? 'db.query.error' : 'db.query.slow',
+        dataset: 'pgsight.db',
+        kind: 'event',
+        category: ['database'],
+        outcome: error ? 'failure' : 'success',
+        duration: Math.round(durationMs * 1e6),
+      },
+      db,
+      server: { address: client.host, port: client.port },
+    };
+    if (spanContext) {
+      record.trace = { id: spanContext.traceId };
+      record.span = { id: spanContext.spanId };
+    }
+    const ms = durationMs.toFixed(1);
+    if (error) {
+      const err = error as Error;
+      record.error = {
+        type: errorType(err),
+        message: err.message,
+        ...(sqlState ? { code: sqlState } : {}),
+        ...(err.stack ? { stack_trace: err.stack } : {}),
+      };
+      logger.error(record, `query failed${sqlState ? ` (${sqlState})` : ''} after ${ms} ms: ${query.text}`);
+    } else {
+      logger.warn(record, `slow query (${ms} ms): ${query.text}`);
+    }
+  }
+
+  return {
+    slowQueryMs,
+    end(client, text, values, durationMs, error, span) {
+      const failed = error !== undefined && error !== null;
+      const slow = durationMs >= slowQueryMs;
+      // Fast, successful, unobserved queries stop here: no normalization, no allocation.
+      if (!failed && !slow && span === undefined && instruments.duration === undefined) return;
+      const query = normalize(text);
+      const sqlState = failed ? sqlStateOf(error) : undefined;
+      // Taken before the span ends (an ended span no longer reports itself as recording).
+      const spanContext = span?.isRecording() ? span.spanContext() : trace.getActiveSpan()?.spanContext();
+      if (span) finishSpan(span, slow, sqlState, error);
+      if (instruments.duration) recordMetric(client, query, durationMs / 1000, sqlState, error);
+      if (slow) {
+        instruments.slowQueries?.add(1, {
+          'db.namespace': client.database,
+          'db.operation.name': query.operation,
+        });
+      }
+      if (failed || slow) writeRecord(client, query, values, durationMs, sqlState, error, spanContext);
+    },
+  };
+}

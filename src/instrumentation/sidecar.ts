@@ -1,0 +1,149 @@
+/**
+ * Starts the OpenTelemetry Node SDK with pgsight's pg instrumentation plus the HTTP and pino ones, and owns
+ * the process-level hooks: the "was pg really patched" check and the flush on SIGTERM / SIGINT / beforeExit.
+ */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { trace } from '@opentelemetry/api';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
+import type { MetricReader } from '@opentelemetry/sdk-metrics';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
+import { type Config, loadConfig } from '../config.js';
+import { createEcsLogger, type PgsightLogger } from '../log/ecs-logger.js';
+import { createQueryNormalizer } from './normalize.js';
+import { setupOpenTelemetry } from './otel-setup.js';
+import { PgsightPgInstrumentation } from './pg-instrumentation.js';
+import { isPgsightWrapped, type QueryPatchState } from './query-patch.js';
+import { createQueryRecorder, type QueryInstruments } from './query-recorder.js';
+
+export interface SidecarOptions {
+  /** Settings; read from the environment when omitted. */
+  config?: Config;
+  /** Span processors to use instead of the ones the `OTEL_*` environment asks for. */
+  spanProcessors?: SpanProcessor[];
+  /** Metric readers to use instead of the ones the `OTEL_*` environment asks for. */
+  metricReaders?: MetricReader[];
+  /** Where pgsight's records go instead of stdout / PGSIGHT_LOG_FILE. */
+  logger?: PgsightLogger;
+}
+
+export interface Sidecar {
+  readonly config: Config;
+  readonly logger: PgsightLogger;
+  /** Export everything buffered. Never rejects. */
+  flush(): Promise<void>;
+  /** Flush and stop the SDK. Never rejects. */
+  shutdown(): Promise<void>;
+}
+
+/** How long a signal or exit waits for telemetry to flush before letting the process go. */
+const FLUSH_TIMEOUT_MS = 2000;
+
+let running: Promise<Sidecar> | undefined;
+
+function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(done, done);
+  });
+}
+
+/** Start the sidecar once per process; later calls return the running one. */
+export function startSidecar(options: SidecarOptions = {}): Promise<Sidecar> {
+  running ??= start(options);
+  return running;
+}
+
+async function start(options: SidecarOptions): Promise<Sidecar> {
+  const config = options.config ?? loadConfig();
+  const logger = options.logger ?? createEcsLogger(config);
+  let reported = false;
+  const onInternalError = (error: unknown) => {
+    if (reported) return;
+    reported = true;
+    process.stderr.write(
+      `pgsight: an internal error was skipped; queries are unaffected: ${String(error)}\n`,
+    );
+  };
+
+  const instruments: QueryInstruments & { wanted: boolean } = {
+    wanted: options.metricReaders ? options.metricReaders.length > 0 : config.exporters.metrics,
+    duration: undefined,
+    slowQueries: undefined,
+  };
+  const normalize = createQueryNormalizer(config.queryCacheSize);
+  const state: QueryPatchState = {
+    recorder: createQueryRecorder(config, logger, normalize, instruments),
+    normalize,
+    tracer: undefined,
+    onInternalError,
+  };
+  const instrumentations = [
+    new PgsightPgInstrumentation({ ignoreConnectSpans: !config.connectSpans }, state, instruments),
+    new HttpInstrumentation(),
+    new PinoInstrumentation({ disableLogSending: !config.exporters.logs }),
+  ];
+  const otel = await setupOpenTelemetry(config, instrumentations, {
+    spanProcessors: options.spanProcessors,
+    metricReaders: options.metricReaders,
+  });
+  if (otel.tracing) state.tracer = trace.getTracer('pgsight');
+
+  const sidecar: Sidecar = {
+    config,
+    logger,
+    flush: () => withTimeout(otel.forceFlush(), FLUSH_TIMEOUT_MS),
+    shutdown: () => withTimeout(otel.shutdown(), FLUSH_TIMEOUT_MS),
+  };
+  installExitHooks(sidecar);
+  return sidecar;
+}
+
+/**
+ * Flush on SIGTERM / SIGINT / beforeExit without changing how the app exits. A signal listener disables
+ * Node's default "terminate" action, so when pgsight's is the only listener it re-raises the signal after
+ * the flush, and the process ends exactly as it would have without pgsight (killed by that signal).
+ */
+function installExitHooks(sidecar: Sidecar): void {
+  let shutDown = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void sidecar.flush().then(() => {
+        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      });
+    });
+  }
+  process.on('beforeExit', () => {
+    if (shutDown) return;
+    shutDown = true;
+    void sidecar.shutdown();
+  });
+}
+
+/**
+ * Warn once when pg can be loaded from the app's directory but its Client did not get pgsight's wrapper
+ * (a bundled pg, or a module hook that did not run): otherwise slow queries would go silently unseen.
+ */
+export function checkPgPatched(cwd: string = process.cwd()): boolean | undefined {
+  let pg: { Client?: { prototype?: { query?: unknown } } };
+  try {
+    pg = createRequire(join(cwd, 'noop.js'))('pg');
+  } catch {
+    return undefined; // the app does not use pg (or not from here): nothing to check
+  }
+  const patched = isPgsightWrapped(pg.Client?.prototype?.query);
+  if (!patched) {
+    process.stderr.write(
+      'pgsight: WARNING: pg was loaded but its Client.prototype.query is not instrumented; slow queries will ' +
+        'not be flagged. Is pg bundled into the app, or was pgsight started after pg was loaded? ' +
+        'Start it first with `node --import pgsight/register app.js`.\n',
+    );
+  }
+  return patched;
+}

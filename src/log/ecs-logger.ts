@@ -1,0 +1,45 @@
+/**
+ * pgsight's own logger: pino writing ECS JSON lines (https://www.elastic.co/guide/en/ecs-logging/overview/current/intro.html)
+ * to stdout, or appended to PGSIGHT_LOG_FILE. Writes are synchronous: pgsight logs rarely (slow and failed
+ * queries), and a record must not be lost when the app exits right after it.
+ */
+import { hostname } from 'node:os';
+import pino, { type Logger } from 'pino';
+import type { Config } from '../config.js';
+
+/** ECS version the records follow. */
+export const ECS_VERSION = '8.11.0';
+
+export type PgsightLogger = Logger;
+
+export function createEcsLogger(config: Config, destination?: pino.DestinationStream): PgsightLogger {
+  const { service } = config;
+  return pino(
+    {
+      level: config.logLevel,
+      messageKey: 'message',
+      // ECS wants `@timestamp` as the first key. pino writes the level before the time, so the level is left
+      // out of that slot (an empty object) and added as `log.level` by the mixin instead.
+      formatters: { level: () => ({}) },
+      timestamp: () => `"@timestamp":"${new Date().toISOString()}"`,
+      mixin: (_fields, level, logger) => ({ 'log.level': logger.levels.labels[level] ?? String(level) }),
+      base: {
+        'ecs.version': ECS_VERSION,
+        service: {
+          name: service.name,
+          ...(service.version ? { version: service.version } : {}),
+          ...(service.environment ? { environment: service.environment } : {}),
+        },
+        process: { pid: process.pid },
+        host: { hostname: hostname() },
+        log: { logger: 'pgsight' },
+      },
+    },
+    destination ??
+      pino.destination(
+        config.logFile
+          ? { dest: config.logFile, sync: true, mkdir: true, append: true }
+          : { dest: 1, sync: true },
+      ),
+  );
+}
