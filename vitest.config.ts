@@ -8,5 +8,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Child processes and real PostgreSQL: two cores, so two files at a time.
     maxWorkers: 2,
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

@@ -42,7 +42,9 @@ describe('loadConfig', () => {
   });
 
   it('explicit overrides win over the environment', () => {
-    expect(loadConfig({ env: { PGSIGHT_SLOW_QUERY_MS: '10' }, overrides: { slowQueryMs: 20 } }).slowQueryMs).toBe(20);
+    expect(
+      loadConfig({ env: { PGSIGHT_SLOW_QUERY_MS: '10' }, overrides: { slowQueryMs: 20 } }).slowQueryMs,
+    ).toBe(20);
   });
 
   it('reports a bad value with the variable, the value and the value used instead, then uses the default', () => {
@@ -71,13 +73,20 @@ describe('loadConfig', () => {
       },
       onProblem: (p) => problems.push(p.variable),
     });
-    expect(problems).toEqual(['PGSIGHT_SLOW_QUERY_MS', 'PGSIGHT_QUERY_CACHE_SIZE', 'OTEL_TRACES_SAMPLER_ARG']);
+    expect(problems).toEqual([
+      'PGSIGHT_SLOW_QUERY_MS',
+      'PGSIGHT_QUERY_CACHE_SIZE',
+      'OTEL_TRACES_SAMPLER_ARG',
+    ]);
   });
 
   it('strict mode throws one PgsightError listing every bad variable at once', () => {
     let thrown: unknown;
     try {
-      loadConfig({ strict: true, env: { PGSIGHT_SLOW_QUERY_MS: 'x', PGSIGHT_DISABLED: 'perhaps', OTEL_TRACES_SAMPLER: 'sometimes' } });
+      loadConfig({
+        strict: true,
+        env: { PGSIGHT_SLOW_QUERY_MS: 'x', PGSIGHT_DISABLED: 'perhaps', OTEL_TRACES_SAMPLER: 'sometimes' },
+      });
     } catch (error) {
       thrown = error;
     }

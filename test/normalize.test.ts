@@ -7,12 +7,18 @@ describe('normalizeQuery', () => {
   it.each([
     ["SELECT * FROM users WHERE id = 42 AND name = 'bob'", 'SELECT * FROM users WHERE id = ? AND name = ?'],
     ["select 1.5e3, -7, .5, 0x1F, 'it''s'", 'SELECT ?, ?, ?, ?, ?'],
-    ["SELECT E'a\\'b', $tag$ any 'text' $tag$, $$x$$, B'101', X'ff', U&'d\\0061t'", 'SELECT ?, ?, ?, ?, ?, ?'],
+    [
+      "SELECT E'a\\'b', $tag$ any 'text' $tag$, $$x$$, B'101', X'ff', U&'d\\0061t'",
+      'SELECT ?, ?, ?, ?, ?, ?',
+    ],
     ['SELECT true, FALSE, NULL', 'SELECT ?, ?, NULL'],
     ['SELECT * FROM t WHERE id IN (1, 2, 3)', 'SELECT * FROM t WHERE id IN (...)'],
     ['SELECT * FROM t WHERE id IN ($1, $2, $3)', 'SELECT * FROM t WHERE id IN (...)'],
     ["INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y'), (3, 'z')", 'INSERT INTO t(a, b) VALUES (?, ?)'],
-    ['SELECT a -- trailing comment\nFROM t /* block /* nested */ */ WHERE b = $1', 'SELECT a FROM t WHERE b = $1'],
+    [
+      'SELECT a -- trailing comment\nFROM t /* block /* nested */ */ WHERE b = $1',
+      'SELECT a FROM t WHERE b = $1',
+    ],
     ['SELECT a - 1, b-2 FROM t', 'SELECT a - ?, b - ? FROM t'],
     ["ALTER ROLE app PASSWORD 'hunter2'", 'ALTER role app password ?'],
   ])('%s', (sql, text) => {
@@ -38,7 +44,9 @@ describe('normalizeQuery', () => {
       operation: 'UPDATE',
       collection: 'accounts',
     });
-    expect(normalizeQuery('WITH x AS (SELECT 1 FROM a) DELETE FROM b WHERE id IN (SELECT * FROM x)')).toMatchObject({
+    expect(
+      normalizeQuery('WITH x AS (SELECT 1 FROM a) DELETE FROM b WHERE id IN (SELECT * FROM x)'),
+    ).toMatchObject({
       operation: 'DELETE',
       collection: 'b',
     });
@@ -55,7 +63,7 @@ describe('normalizeQuery', () => {
     });
 
     it.each([
-      ['SELECT * FROM users WHERE id = 1', "select *\n  from USERS where ID = 99 -- x"],
+      ['SELECT * FROM users WHERE id = 1', 'select *\n  from USERS where ID = 99 -- x'],
       ["SELECT 'a'", "SELECT E'b\\n'"],
       ['SELECT * FROM t WHERE id IN (1)', 'SELECT * FROM t WHERE id IN (1, 2, 3, 4)'],
       ['INSERT INTO t VALUES ($1, $2)', 'INSERT INTO t VALUES ($1, $2), ($3, $4), ($5, $6)'],
@@ -77,7 +85,32 @@ describe('normalizeQuery', () => {
   });
 
   it('never throws and never hangs on random or malformed input', () => {
-    const pieces = ["'", '"', '$$', '$a$', '--', '/*', '*/', 'E\'', '\\', '(', ')', ',', '1', '-', '.', 'IN', 'VALUES', ' ', '\n', 'x', '::', '$1', 'é', '\u0000'];
+    const pieces = [
+      "'",
+      '"',
+      '$$',
+      '$a$',
+      '--',
+      '/*',
+      '*/',
+      "E'",
+      '\\',
+      '(',
+      ')',
+      ',',
+      '1',
+      '-',
+      '.',
+      'IN',
+      'VALUES',
+      ' ',
+      '\n',
+      'x',
+      '::',
+      '$1',
+      'é',
+      '\u0000',
+    ];
     let seed = 12345;
     const random = () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -91,7 +124,13 @@ describe('normalizeQuery', () => {
       expect(typeof result.text).toBe('string');
       expect(result.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     }
-    for (const sql of ["SELECT 'unterminated", 'SELECT $x$ never closed', 'SELECT /* open', 'SELECT "open', "E'\\"]) {
+    for (const sql of [
+      "SELECT 'unterminated",
+      'SELECT $x$ never closed',
+      'SELECT /* open',
+      'SELECT "open',
+      "E'\\",
+    ]) {
       expect(() => normalizeQuery(sql)).not.toThrow();
     }
     // One pass, no backtracking: pathological megabyte inputs finish (the test timeout would catch a hang).

@@ -10,7 +10,9 @@ export default async function setup(): Promise<void> {
     await client.connect();
     await client.query('SELECT 1');
   } catch (error) {
-    throw new Error(`PostgreSQL is not reachable at ${databaseUrl}: ${String(error)}. Start it, or set DATABASE_URL.`);
+    throw new Error(
+      `PostgreSQL is not reachable at ${databaseUrl}: ${String(error)}. Start it, or set DATABASE_URL.`,
+    );
   } finally {
     await client.end().catch(() => {});
   }

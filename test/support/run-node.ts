@@ -19,6 +19,8 @@ export interface RunOptions {
   args?: string[];
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** Working directory of the child. @default the package root */
+  cwd?: string;
   /** Called with the child once it prints `line` on stdout. */
   onLine?: (line: string, child: import('node:child_process').ChildProcess) => void;
 }
@@ -28,13 +30,14 @@ const SCRUBBED = /^(OTEL_|PGSIGHT_|NODE_OPTIONS$)/;
 
 export function runNode(script: string, options: RunOptions = {}): Promise<RunResult> {
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !SCRUBBED.test(key)) env[key] = value;
+  for (const [key, value] of Object.entries(process.env))
+    if (value !== undefined && !SCRUBBED.test(key)) env[key] = value;
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[key];
     else env[key] = value;
   }
   const child = spawn(process.execPath, [...(options.args ?? ['--import', 'pgsight/register']), script], {
-    cwd: root,
+    cwd: options.cwd ?? root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,28 @@
+// The README is part of the product: every variable pgsight reads and every error code must be in it.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { configVariables } from '../src/config.js';
+import { errorCodes } from '../src/errors.js';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+
+describe('README', () => {
+  it.each(configVariables)('documents %s', (variable) => {
+    expect(readme).toMatch(new RegExp(`\\| \`${variable}\` \\|`));
+  });
+
+  it.each(Object.keys(errorCodes))('documents error code %s', (code) => {
+    expect(readme).toContain(`| \`${code}\` |`);
+  });
+
+  it('lists the package entry points', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      exports: Record<string, unknown>;
+    };
+    for (const entry of Object.keys(pkg.exports).filter(
+      (e) => e !== './package.json' && e !== './hook.mjs',
+    )) {
+      expect(readme).toContain(`\`${entry === '.' ? 'pgsight' : `pgsight/${entry.slice(2)}`}\``);
+    }
+  });
+});

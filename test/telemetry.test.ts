@@ -1,0 +1,153 @@
+// What the preload exports, read back through a local OTLP receiver, and how it behaves at exit.
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { normalizeQuery } from '../src/instrumentation/normalize.js';
+import { OtlpReceiver } from './support/otlp-receiver.js';
+import { field, fixture, root, runNode } from './support/run-node.js';
+
+let receiver: OtlpReceiver;
+let endpoint: string;
+
+beforeEach(async () => {
+  receiver = new OtlpReceiver();
+  endpoint = await receiver.start();
+});
+afterEach(() => receiver.stop());
+
+const otlp = () => ({
+  OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+  OTEL_SERVICE_NAME: 'fixture-app',
+  // Long enough that only the flush at exit can deliver the spans.
+  OTEL_BSP_SCHEDULE_DELAY: '60000',
+  OTEL_METRIC_EXPORT_INTERVAL: '60000',
+  PGSIGHT_SLOW_QUERY_MS: '20',
+});
+
+/** Start the fixture, send `signal` once it prints "ready", and collect how it ended. */
+function runUntilReady(env: Record<string, string>, signal: NodeJS.Signals = 'SIGTERM') {
+  let signalledAt = 0;
+  return runNode(fixture('slow-then-wait.mjs'), {
+    env,
+    onLine: (line, child) => {
+      if (line === 'ready') {
+        signalledAt = Date.now();
+        child.kill(signal);
+      }
+    },
+  }).then((run) => ({ ...run, exitMs: Date.now() - signalledAt }));
+}
+
+describe('spans and metrics', () => {
+  it('exports query spans with the fingerprint, the slow flag and the SQLSTATE of a promise-style failure', async () => {
+    const run = await runUntilReady(otlp());
+    expect(run.stderr).toBe('');
+    const queries = receiver.spans.filter((s) => s.attributes['db.system.name'] === 'postgresql');
+    const slow = queries.find((s) => String(s.attributes['db.query.text']).includes('waited'));
+    expect(slow).toMatchObject({
+      name: 'SELECT test', // {db.operation.name} {db.namespace}: no table in this statement
+      kind: 3, // CLIENT
+      attributes: {
+        'db.namespace': 'test',
+        'db.operation.name': 'SELECT',
+        'db.query.text': 'SELECT pg_sleep($1) AS waited',
+        'pgsight.query.fingerprint': normalizeQuery('SELECT pg_sleep($1) AS waited').fingerprint,
+        'pgsight.slow': true,
+        'server.address': '127.0.0.1',
+        'server.port': 5432,
+      },
+    });
+    const failed = queries.find((s) => s.attributes['db.collection.name'] === 'missing_table');
+    expect(failed).toMatchObject({
+      name: 'SELECT missing_table',
+      status: { code: 2 },
+      attributes: { 'db.response.status_code': '42P01', 'error.type': '42P01' },
+    });
+    expect(failed?.attributes['pgsight.slow']).toBeUndefined();
+    // The slow-query record names the span it belongs to.
+    const record = run.records.find((r) => field(r, 'event.action') === 'db.query.slow');
+    expect(field(record ?? {}, 'trace.id')).toBe(slow?.traceId);
+    expect(field(record ?? {}, 'span.id')).toBe(slow?.spanId);
+    expect(field(record ?? {}, 'service.name')).toBe('fixture-app');
+  });
+
+  it('exports the duration histogram with the SQLSTATE, and the slow-query counter', async () => {
+    await runUntilReady({ ...otlp(), OTEL_TRACES_EXPORTER: 'none' });
+    const durations = receiver.points.filter((p) => p.metric === 'db.client.operation.duration');
+    expect(durations.length).toBeGreaterThan(0);
+    expect(durations.find((p) => p.attributes['error.type'] === '42P01')?.attributes).toMatchObject({
+      'db.response.status_code': '42P01',
+      'db.system.name': 'postgresql',
+      'db.namespace': 'test',
+    });
+    const slow = receiver.points.filter((p) => p.metric === 'pgsight.db.slow_queries');
+    expect(slow.reduce((n, p) => n + p.value, 0)).toBe(1);
+  });
+});
+
+describe('exit', () => {
+  it('on SIGTERM with no app handler: flushes the spans, then exits by the signal, promptly', async () => {
+    const run = await runUntilReady(otlp());
+    expect(run.signal).toBe('SIGTERM');
+    expect(run.exitMs).toBeLessThan(5_000); // bounded by pgsight's 2 s flush timeout, not by the app
+    expect(receiver.spans.some((s) => s.attributes['pgsight.slow'] === true)).toBe(true);
+  });
+
+  it('on SIGINT the same', async () => {
+    const run = await runUntilReady(otlp(), 'SIGINT');
+    expect(run.signal).toBe('SIGINT');
+    expect(receiver.spans.length).toBeGreaterThan(0);
+  });
+
+  it("leaves the exit to the app's own SIGTERM handler, and still flushes", async () => {
+    const run = await runUntilReady({ ...otlp(), FIXTURE_OWN_HANDLER: '1' });
+    expect(run.stdout).toContain('app handler ran');
+    expect(run.code).toBe(0);
+    expect(receiver.spans.length).toBeGreaterThan(0);
+  });
+
+  it('flushes at a natural exit (beforeExit)', async () => {
+    const run = await runNode(fixture('use-pg.mjs'), { env: otlp() });
+    expect(run.code).toBe(0);
+    expect(
+      receiver.spans.filter((s) => s.attributes['db.system.name'] === 'postgresql').length,
+    ).toBeGreaterThan(5);
+  });
+});
+
+describe('guards', () => {
+  it('does nothing inside worker threads', async () => {
+    const run = await runNode(fixture('worker-thread.mjs'), { env: { PGSIGHT_SLOW_QUERY_MS: '0' } });
+    expect(run.stdout).toContain('worker pg: plain');
+    const texts = run.records.map((r) => String(field(r, 'db.query.text')));
+    expect(texts.some((t) => t.includes('main_thread'))).toBe(true);
+    expect(texts.some((t) => t.includes('worker_thread'))).toBe(false);
+  });
+
+  it('warns once, clearly, when pg is present but could not be patched', async () => {
+    // An app whose pg is a version outside the instrumented range (>=8.0.3 <9): nothing can patch it.
+    const app = await mkdtemp(join(tmpdir(), 'pgsight-app-'));
+    await mkdir(join(app, 'node_modules', 'pg'), { recursive: true });
+    await writeFile(
+      join(app, 'node_modules', 'pg', 'package.json'),
+      '{"name":"pg","version":"9.0.0","main":"index.js"}',
+    );
+    await writeFile(
+      join(app, 'node_modules', 'pg', 'index.js'),
+      'class Client { query() {} }\nmodule.exports = { Client };\n',
+    );
+    await writeFile(join(app, 'app.cjs'), "require('pg'); console.log('app ran');\n");
+    const run = await runNode(join(app, 'app.cjs'), {
+      args: ['--import', join(root, 'dist', 'register.js')],
+      cwd: app,
+    });
+    expect(run.stdout).toContain('app ran');
+    expect(
+      run.stderr.match(
+        /pgsight: WARNING: pg was loaded but its Client\.prototype\.query is not instrumented/g,
+      ),
+    ).toHaveLength(1);
+  });
+});
