@@ -8,11 +8,11 @@ const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
 describe('README', () => {
   it.each(configVariables)('documents %s', (variable) => {
-    expect(readme).toMatch(new RegExp(`\\| \`${variable}\` \\|`));
+    expect(readme).toMatch(new RegExp(`\\|\\s*\`${variable}\`\\s*\\|`));
   });
 
   it.each(Object.keys(errorCodes))('documents error code %s', (code) => {
-    expect(readme).toContain(`| \`${code}\` |`);
+    expect(readme).toMatch(new RegExp(`\\|\\s*\`${code}\`\\s*\\|`));
   });
 
   it('lists the package entry points', async () => {

@@ -151,3 +151,28 @@ describe('guards', () => {
     ).toHaveLength(1);
   });
 });
+
+describe('correlation', () => {
+  it('puts the query span under the HTTP request span, and gives pino records the same trace id', async () => {
+    const run = await runNode(fixture('http-app.mjs'), { env: otlp() });
+    expect(run.code).toBe(0);
+    const pinoLine = run.records.find((r) => r.msg === 'handling request');
+    const slow = run.records.find((r) => field(r, 'event.action') === 'db.query.slow');
+    expect(pinoLine?.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(field(slow ?? {}, 'trace.id')).toBe(pinoLine?.trace_id);
+
+    const serverSpan = receiver.spans.find((s) => s.kind === 2 && s.attributes['http.route'] === undefined);
+    const querySpan = receiver.spans.find((s) =>
+      String(s.attributes['db.query.text']).includes('in_request'),
+    );
+    expect(serverSpan?.traceId).toBe(pinoLine?.trace_id);
+    expect(querySpan?.parentSpanId).toBe(serverSpan?.spanId);
+  });
+
+  it('exports the pool metrics of instrumentation-pg', async () => {
+    await runNode(fixture('use-pg.mjs'), { env: { ...otlp(), OTEL_TRACES_EXPORTER: 'none' } });
+    const names = new Set(receiver.points.map((p) => p.metric));
+    expect(names).toContain('db.client.connection.count');
+    expect(names).toContain('db.client.connection.max');
+  });
+});
