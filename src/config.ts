@@ -24,6 +24,10 @@ export interface Config {
   readonly queryCacheSize: number;
   /** `PGSIGHT_CONNECT_SPANS`: emit `pg.connect` / `pg-pool.connect` spans. Costs one span per pool checkout. @default false */
   readonly connectSpans: boolean;
+  /** `PGSIGHT_TX_WARN_MS`: a transaction open longer than this (ms) is logged once as `db.transaction.long`; 0 turns it off. @default 5000 */
+  readonly txWarnMs: number;
+  /** `PGSIGHT_TX_IDLE_MS`: a transaction with no query in flight for this long (ms) is logged once as `db.transaction.idle`; 0 turns it off. @default 1000 */
+  readonly txIdleMs: number;
   /** `DATABASE_URL`: where the demo, tests and benchmarks connect. @default 'postgres://postgres@127.0.0.1:5432/test' */
   readonly databaseUrl: string;
   /** `service.*` of every record: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `NODE_ENV`, the app's package.json. */
@@ -88,6 +92,8 @@ export const defaults: Config = Object.freeze({
   logLevel: 'info',
   queryCacheSize: 1000,
   connectSpans: false,
+  txWarnMs: 5000,
+  txIdleMs: 1000,
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/test',
   service: Object.freeze({ name: 'unknown_service:node', version: undefined, environment: undefined }),
   exporters: Object.freeze({ traces: false, metrics: false, logs: false }),
@@ -142,6 +148,8 @@ const VARIABLES: {
   logLevel: ['PGSIGHT_LOG_LEVEL', logLevel],
   queryCacheSize: ['PGSIGHT_QUERY_CACHE_SIZE', wholeNumber(0, 1_000_000)],
   connectSpans: ['PGSIGHT_CONNECT_SPANS', boolean],
+  txWarnMs: ['PGSIGHT_TX_WARN_MS', wholeNumber(0, 86_400_000)],
+  txIdleMs: ['PGSIGHT_TX_IDLE_MS', wholeNumber(0, 86_400_000)],
   databaseUrl: ['DATABASE_URL', text],
 };
 

@@ -6,6 +6,13 @@
 export const errorCodes = {
   PGSIGHT_ERR_CONFIG_INVALID: 'One or more configuration values are invalid.',
   PGSIGHT_ERR_ARGUMENT_INVALID: 'A library function was called with an invalid argument.',
+  PGSIGHT_ERR_TX_RETRIES_EXHAUSTED:
+    'The transaction failed with a retryable SQLSTATE on every attempt; `attempts` lists each SQLSTATE.',
+  PGSIGHT_ERR_TX_OUTCOME_UNKNOWN:
+    'The connection was lost after COMMIT was sent: the transaction may or may not have committed. Never retried.',
+  PGSIGHT_ERR_TX_ABORTED: "The transaction's AbortSignal fired; the transaction was rolled back.",
+  PGSIGHT_ERR_TX_NONE: 'There is no transaction running in this async context.',
+  PGSIGHT_ERR_TX_ROLLBACK_FAILED: 'ROLLBACK failed after the transaction body threw; the client was destroyed.',
 } as const;
 
 export type PgsightErrorCode = keyof typeof errorCodes;

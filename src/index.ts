@@ -1,12 +1,21 @@
-export {
-  type Config,
-  type ConfigProblem,
-  configVariables,
-  defaults,
-  type LoadConfigOptions,
-  loadConfig,
-} from './config.js';
+export { type Config, type ConfigProblem, configVariables, defaults, type LoadConfigOptions, loadConfig } from './config.js';
 export { errorCodes, PgsightError, type PgsightErrorCode } from './errors.js';
 export { createQueryNormalizer, type NormalizedQuery, normalizeQuery } from './instrumentation/normalize.js';
 export { type Sidecar, type SidecarOptions, startSidecar } from './instrumentation/sidecar.js';
 export { classifySqlState, type SqlStateKind, sqlStateOf } from './instrumentation/sqlstate.js';
+export { type LockMode, type LockRowsOptions, lockRows, quoteIdentifier } from './transaction/lock-rows.js';
+export {
+  type BackoffOptions,
+  backoffDelayMs,
+  type IsolationLevel,
+  type TransactionOptions,
+  transactionDefaults,
+} from './transaction/options.js';
+export {
+  currentTransaction,
+  type Db,
+  getCurrentTransaction,
+  Transaction,
+  transaction,
+} from './transaction/transaction.js';
+export { type TransactionalOptions, transactional } from './transaction/transactional.js';

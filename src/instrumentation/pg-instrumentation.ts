@@ -13,7 +13,10 @@ import {
 } from '@opentelemetry/instrumentation';
 import { PgInstrumentation, type PgInstrumentationConfig } from '@opentelemetry/instrumentation-pg';
 import { isPgsightWrapped, type QueryPatchState, wrapQuery } from './query-patch.js';
+import { watchPool } from './manual-transactions.js';
 import type { QueryInstruments } from './query-recorder.js';
+
+const POOL_WATCH = Symbol('pgsight.poolWatch');
 
 type ClientClass = { prototype: { query: (...args: unknown[]) => unknown } };
 
@@ -42,6 +45,7 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
   protected override init(): InstrumentationNodeModuleDefinition[] {
     const definitions = super.init();
     for (const definition of definitions) {
+      if (definition.name === 'pg-pool') this.chain(definition, () => undefined, (exports) => this.patchPool(exports));
       if (definition.name !== 'pg') continue;
       this.chain(definition, (exports) => moduleExports<{ Client?: ClientClass }>(exports)?.Client);
       for (const file of definition.files as InstrumentationModuleFile[]) {
@@ -74,12 +78,14 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
       unpatch?: ((exports: unknown, version?: string) => void) | undefined;
     },
     clientOf: (exports: unknown) => ClientClass | undefined,
+    also?: (exports: unknown) => void,
   ): void {
     const patch = target.patch;
     const unpatch = target.unpatch;
     target.patch = (exports, version) => {
       const result = patch ? patch(exports, version) : exports;
       this.patchClient(clientOf(result));
+      also?.(result);
       return result;
     };
     target.unpatch = (exports, version) => {
@@ -106,6 +112,20 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
       },
     });
     proto.query = wrapped;
+  }
+
+  /** Watch every pool's releases for clients returned inside a transaction (manual-transactions.ts). */
+  private patchPool(exports: unknown): void {
+    const Pool = moduleExports<{ prototype?: { connect?: (...args: unknown[]) => unknown } }>(exports);
+    const proto = Pool?.prototype;
+    const connect = proto?.connect;
+    if (!proto || typeof connect !== 'function' || (connect as unknown as Record<symbol, unknown>)[POOL_WATCH]) return;
+    const watching = function (this: object, ...args: unknown[]) {
+      watchPool(this);
+      return connect.apply(this, args);
+    };
+    Object.defineProperty(watching, POOL_WATCH, { value: true });
+    proto.connect = watching;
   }
 
   private unpatchClient(Client: ClientClass | undefined): void {

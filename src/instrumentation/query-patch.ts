@@ -13,6 +13,7 @@
  *                                   └─ on result/error ─▶ recorder.end(): span, histogram, slow/failed record
  */
 import { type Context, context, ROOT_CONTEXT, type Span, SpanKind, type Tracer } from '@opentelemetry/api';
+import type { ManualTracker } from './manual-transactions.js';
 import type { NormalizedQuery } from './normalize.js';
 import { type ClientInfo, type QueryRecorder, querySpanName } from './query-recorder.js';
 
@@ -27,6 +28,8 @@ export interface QueryPatchState {
   normalize: (sql: string) => NormalizedQuery;
   /** Undefined when no tracer provider is installed: then no span is started at all. */
   tracer: Tracer | undefined;
+  /** Watchdog and end record for transactions written by hand. */
+  manual: ManualTracker | undefined;
   /** Called once with the first internal failure; the query itself always proceeds. */
   onInternalError: (error: unknown) => void;
 }

@@ -11,6 +11,9 @@ import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import { type Config, loadConfig } from '../config.js';
 import { createEcsLogger, type PgsightLogger } from '../log/ecs-logger.js';
+import { setPgsightLogger } from '../log/pgsight-logger.js';
+import { setWatchdogThresholds } from '../transaction/watchdog.js';
+import { createManualTracker } from './manual-transactions.js';
 import { createQueryNormalizer } from './normalize.js';
 import { setupOpenTelemetry } from './otel-setup.js';
 import { PgsightPgInstrumentation } from './pg-instrumentation.js';
@@ -82,8 +85,11 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
     recorder: createQueryRecorder(config, logger, normalize, instruments),
     normalize,
     tracer: undefined,
+    manual: createManualTracker(normalize),
     onInternalError,
   };
+  setPgsightLogger(logger);
+  setWatchdogThresholds({ warnMs: config.txWarnMs, idleMs: config.txIdleMs });
   const instrumentations = [
     new PgsightPgInstrumentation({ ignoreConnectSpans: !config.connectSpans }, state, instruments),
     new HttpInstrumentation(),

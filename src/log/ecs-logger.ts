@@ -22,7 +22,17 @@ export function createEcsLogger(config: Config, destination?: pino.DestinationSt
       // out of that slot (an empty object) and added as `log.level` by the mixin instead.
       formatters: { level: () => ({}) },
       timestamp: () => `"@timestamp":"${new Date().toISOString()}"`,
-      mixin: (_fields, level, logger) => ({ 'log.level': logger.levels.labels[level] ?? String(level) }),
+      mixin: (_fields, level, logger) => ({
+        'log.level': logger.levels.labels[level] ?? String(level),
+        log: { logger: 'pgsight' },
+      }),
+      // A record's own `log.*` (log.origin of a transaction record) joins `log.logger` in one object.
+      mixinMergeStrategy: (record: object, mixin: object) => {
+        const log = (record as { log?: unknown }).log;
+        const merged = Object.assign(mixin, record) as Record<string, unknown>;
+        if (log && typeof log === 'object') merged.log = { logger: 'pgsight', ...log };
+        return merged;
+      },
       base: {
         'ecs.version': ECS_VERSION,
         service: {
@@ -32,7 +42,6 @@ export function createEcsLogger(config: Config, destination?: pino.DestinationSt
         },
         process: { pid: process.pid },
         host: { hostname: hostname() },
-        log: { logger: 'pgsight' },
       },
     },
     destination ??

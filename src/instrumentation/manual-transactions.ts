@@ -1,0 +1,111 @@
+/**
+ * Transactions written by hand (`client.query('BEGIN')` ... `client.query('COMMIT')`), seen by the preload:
+ * they get the same long/idle watchdog and `db.transaction.end` record as `transaction()`. A pooled client
+ * released while still inside a transaction is flagged: the next borrower would inherit it.
+ * pg >= 8.21 reports the ReadyForQuery state through `client.getTransactionStatus()` ('I', 'T' or 'E').
+ */
+import { captureOrigin, Watchdog } from '../transaction/watchdog.js';
+import { pgsightLogger } from '../log/pgsight-logger.js';
+import type { NormalizedQuery } from './normalize.js';
+
+const MANUAL = Symbol('pgsight.manualTransaction');
+const PGSIGHT_TX = Symbol.for('pgsight.transaction');
+const WATCHED_POOL = Symbol('pgsight.watchedPool');
+
+interface Manual {
+  openedAt: number;
+  watchdog: Watchdog;
+}
+
+type Tracked = { [MANUAL]?: Manual | undefined; [PGSIGHT_TX]?: unknown; database?: string; getTransactionStatus?: () => string | null };
+
+// First letters of BEGIN, START, COMMIT, END, ROLLBACK, ABORT (either case): other statements skip the check.
+const CANDIDATE = new Set([98, 115, 99, 101, 114, 97, 66, 83, 67, 69, 82, 65]);
+
+const fields = (client: Tracked) => () => ({
+  db: { system: { name: 'postgresql' }, namespace: client.database, transaction: { name: 'manual', kind: 'manual' } },
+});
+
+export interface ManualTracker {
+  /** Called for every statement before it is sent; returns the watchdog to notify, if any. */
+  before(client: object, text: string): Watchdog | undefined;
+  /** Called when a statement ended. */
+  after(client: object, text: string, error: unknown): void;
+}
+
+export function createManualTracker(normalize: (sql: string) => NormalizedQuery): ManualTracker {
+  const verb = (text: string): string | undefined => {
+    if (text.length > 200 || !CANDIDATE.has(text.charCodeAt(0))) return undefined;
+    const normalized = normalize(text);
+    // ROLLBACK TO SAVEPOINT keeps the transaction open.
+    if (normalized.operation === 'ROLLBACK' && /^ROLLBACK (TRANSACTION |WORK )?TO /.test(normalized.text)) return undefined;
+    return normalized.operation;
+  };
+  return {
+    before(client, text) {
+      const c = client as Tracked;
+      if (c[PGSIGHT_TX]) return undefined; // transaction() tracks its own
+      const open = c[MANUAL];
+      if (open) return open.watchdog;
+      const v = verb(text);
+      if (v === 'BEGIN' || v === 'START') {
+        c[MANUAL] = { openedAt: performance.now(), watchdog: new Watchdog(fields(c), captureOrigin(this.before)) };
+      }
+      return undefined;
+    },
+    after(client, text, error) {
+      const c = client as Tracked;
+      const open = c[MANUAL];
+      if (!open) return;
+      const v = verb(text);
+      if (v !== 'COMMIT' && v !== 'END' && v !== 'ROLLBACK' && v !== 'ABORT') return;
+      open.watchdog.stop();
+      c[MANUAL] = undefined;
+      const committed = (v === 'COMMIT' || v === 'END') && !error;
+      const outcome = committed ? 'committed' : error && (v === 'COMMIT' || v === 'END') ? 'unknown' : 'rolled_back';
+      const durationMs = performance.now() - open.openedAt;
+      const logger = pgsightLogger();
+      const level = committed ? 'debug' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
+      const base = fields(c)();
+      logger[level](
+        {
+          ...base,
+          db: { ...base.db, transaction: { ...base.db.transaction, outcome, attempt: 1 } },
+          event: {
+            action: 'db.transaction.end',
+            dataset: 'pgsight.db',
+            kind: 'event',
+            category: ['database'],
+            outcome: committed ? 'success' : 'failure',
+            duration: Math.round(durationMs * 1e6),
+          },
+        },
+        `manual transaction ${outcome.replace('_', ' ')} in ${durationMs.toFixed(1)} ms`,
+      );
+    },
+  };
+}
+
+/** Watch a pool's releases (once per pool): a client going back inside a transaction is flagged. */
+export function watchPool(pool: object): void {
+  const p = pool as { [WATCHED_POOL]?: boolean; on?: (event: string, fn: (...args: unknown[]) => void) => void };
+  if (p[WATCHED_POOL] || typeof p.on !== 'function') return;
+  p[WATCHED_POOL] = true;
+  p.on('release', (err: unknown, client: unknown) => {
+    if (err) return; // destroyed, not returned
+    const c = client as Tracked;
+    const status = c.getTransactionStatus?.();
+    const manual = c[MANUAL];
+    if (status !== 'T' && status !== 'E' && !manual) return;
+    manual?.watchdog.stop();
+    c[MANUAL] = undefined;
+    pgsightLogger().warn(
+      {
+        ...fields(c)(),
+        event: { action: 'db.transaction.released_open', dataset: 'pgsight.db', kind: 'event', category: ['database'] },
+      },
+      `a client went back to the pool inside an open transaction (status ${status ?? 'unknown'}); the next user of this connection inherits it`,
+    );
+  });
+}

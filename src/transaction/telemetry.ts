@@ -1,0 +1,164 @@
+/**
+ * Transaction telemetry: the span, the `db.transaction.*` records and the metrics. Works with and without
+ * the preload: without a tracer or meter provider the OpenTelemetry API hands out no-ops.
+ */
+import { type Attributes, type Counter, type Histogram, type MeterProvider, metrics, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { pgsightLogger } from '../log/pgsight-logger.js';
+
+export type TransactionOutcome = 'committed' | 'rolled_back' | 'retries_exhausted' | 'unknown';
+
+interface Instruments {
+  provider: MeterProvider;
+  transactions: Counter;
+  retries: Counter;
+  duration: Histogram;
+}
+
+let instruments: Instruments | undefined;
+
+/** Instruments of the current global meter provider (re-created if the provider changed). */
+function meters(): Instruments {
+  const provider = metrics.getMeterProvider();
+  if (instruments?.provider === provider) return instruments;
+  const meter = provider.getMeter('pgsight');
+  instruments = {
+    provider,
+    transactions: meter.createCounter('pgsight.db.transactions', {
+      description: 'Outermost transactions, by outcome.',
+      unit: '{transaction}',
+    }),
+    retries: meter.createCounter('pgsight.db.transaction.retries', {
+      description: 'Transaction attempts re-run, by the SQLSTATE that caused it.',
+      unit: '{retry}',
+    }),
+    duration: meter.createHistogram('pgsight.db.transaction.duration', {
+      description: 'Duration of outermost transactions, all attempts included.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30] },
+    }),
+  };
+  return instruments;
+}
+
+export interface TransactionInfo {
+  name: string;
+  isolationLevel: string | undefined;
+  namespace: string | undefined;
+  kind?: string;
+}
+
+export function startTransactionSpan(info: TransactionInfo): Span {
+  return trace.getTracer('pgsight').startSpan(`db.transaction ${info.name}`, {
+    kind: SpanKind.INTERNAL,
+    attributes: {
+      'db.system.name': 'postgresql',
+      ...(info.namespace ? { 'db.namespace': info.namespace } : {}),
+      'db.transaction.name': info.name,
+      ...(info.isolationLevel ? { 'db.transaction.isolation_level': info.isolationLevel } : {}),
+    },
+  });
+}
+
+/** The fields every transaction record carries. */
+export function transactionFields(info: TransactionInfo, attempt: number): Record<string, unknown> {
+  return {
+    db: {
+      system: { name: 'postgresql' },
+      ...(info.namespace ? { namespace: info.namespace } : {}),
+      transaction: {
+        name: info.name,
+        attempt,
+        ...(info.isolationLevel ? { isolation_level: info.isolationLevel } : {}),
+        ...(info.kind ? { kind: info.kind } : {}),
+      },
+    },
+  };
+}
+
+function traceFields(span: Span | undefined): Record<string, unknown> {
+  const ctx = span?.spanContext();
+  return ctx && span?.isRecording() ? { trace: { id: ctx.traceId }, span: { id: ctx.spanId } } : {};
+}
+
+export function recordRetry(
+  info: TransactionInfo,
+  span: Span,
+  attempt: number,
+  sqlState: string,
+  delayMs: number,
+): void {
+  span.addEvent('db.transaction.retry', {
+    'db.transaction.attempt': attempt,
+    'db.response.status_code': sqlState,
+    'db.transaction.retry_delay_ms': delayMs,
+  });
+  meters().retries.add(1, { 'db.response.status_code': sqlState, 'db.transaction.name': info.name });
+  const fields = transactionFields(info, attempt);
+  const db = fields.db as Record<string, Record<string, unknown>>;
+  db.response = { status_code: sqlState };
+  (db.transaction as Record<string, unknown>).retry_delay_ms = delayMs;
+  pgsightLogger().warn(
+    { ...fields, ...traceFields(span), event: { action: 'db.transaction.retry', dataset: 'pgsight.db', kind: 'event', category: ['database'] } },
+    `transaction ${info.name} attempt ${attempt} failed with ${sqlState}; retrying in ${delayMs} ms`,
+  );
+}
+
+export function recordSavepointRollback(span: Span | undefined, savepoint: string, error: unknown): void {
+  span?.addEvent('db.transaction.savepoint_rollback', {
+    'db.transaction.savepoint': savepoint,
+    'error.type': (error as Error)?.constructor?.name ?? 'Error',
+  });
+}
+
+export function recordEnd(
+  info: TransactionInfo,
+  span: Span,
+  outcome: TransactionOutcome,
+  attempt: number,
+  durationMs: number,
+  lastSqlState: string | undefined,
+  error: unknown,
+): void {
+  span.setAttributes({
+    'db.transaction.outcome': outcome,
+    'db.transaction.attempts': attempt,
+    ...(lastSqlState ? { 'db.response.status_code': lastSqlState } : {}),
+  });
+  if (outcome !== 'committed') span.setStatus({ code: SpanStatusCode.ERROR, message: `transaction ${outcome}` });
+  const attributes: Attributes = { 'db.transaction.outcome': outcome, 'db.transaction.name': info.name };
+  const m = meters();
+  m.transactions.add(1, attributes);
+  m.duration.record(durationMs / 1000, attributes);
+  const logger = pgsightLogger();
+  const level = outcome === 'committed' ? 'debug' : 'info';
+  if (!logger.isLevelEnabled(level)) {
+    span.end();
+    return;
+  }
+  const fields = transactionFields(info, attempt);
+  const db = fields.db as Record<string, Record<string, unknown>>;
+  (db.transaction as Record<string, unknown>).outcome = outcome;
+  if (lastSqlState) db.response = { status_code: lastSqlState };
+  const record: Record<string, unknown> = {
+    ...fields,
+    ...traceFields(span),
+    event: {
+      action: 'db.transaction.end',
+      dataset: 'pgsight.db',
+      kind: 'event',
+      category: ['database'],
+      outcome: outcome === 'committed' ? 'success' : outcome === 'unknown' ? 'unknown' : 'failure',
+      duration: Math.round(durationMs * 1e6),
+    },
+  };
+  if (error) {
+    const err = error as Error & { code?: unknown };
+    record.error = {
+      type: err.constructor?.name ?? 'Error',
+      message: err.message,
+      ...(typeof err.code === 'string' ? { code: err.code } : {}),
+    };
+  }
+  logger[level](record, `transaction ${info.name} ${outcome.replace('_', ' ')} after ${attempt} attempt(s) in ${durationMs.toFixed(1)} ms`);
+  span.end();
+}

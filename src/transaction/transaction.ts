@@ -1,0 +1,380 @@
+/**
+ * `transaction(db, fn, options)`: BEGIN (with isolation level and access mode in the statement), run `fn`
+ * with a client bound to the transaction, COMMIT on success, ROLLBACK on any throw. Nested calls become
+ * savepoints; the outermost call re-runs on retryable SQLSTATEs with exponential backoff and full jitter
+ * (https://www.postgresql.org/docs/current/mvcc-serialization-failure-handling.html: retry the whole
+ * transaction, never part of it).
+ *
+ *   transaction(pool, fn) ─ attempt 1: connect, BEGIN, fn(tx), COMMIT ─▶ afterCommit hooks
+ *                          └ 40001/40P01: ROLLBACK, release, wait, attempt 2 ... until maxAttempts
+ *     └ transaction(pool | tx, inner) ─ SAVEPOINT s, inner(tx'), RELEASE s  (throw: ROLLBACK TO s, rethrow)
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { context, type Span, trace } from '@opentelemetry/api';
+import type pg from 'pg';
+import { PgsightError } from '../errors.js';
+import { classifySqlState, sqlStateOf } from '../instrumentation/sqlstate.js';
+import { pgsightLogger } from '../log/pgsight-logger.js';
+import { backoffDelayMs, type ResolvedOptions, resolveOptions, type TransactionOptions } from './options.js';
+import {
+  recordEnd,
+  recordRetry,
+  recordSavepointRollback,
+  startTransactionSpan,
+  type TransactionInfo,
+  type TransactionOutcome,
+} from './telemetry.js';
+import { captureOrigin, Watchdog } from './watchdog.js';
+
+type Client = pg.ClientBase & { release?: (err?: Error | boolean) => void; database?: string };
+/** What `transaction()` accepts: a pool, a client, or a running transaction (which then nests). */
+export type Db = pg.Pool | pg.ClientBase | Transaction;
+type Hook = () => unknown;
+
+const store = new AsyncLocalStorage<Transaction>();
+/** Marks a client while a pgsight transaction runs on it, so `transaction(client, ...)` nests. */
+const ACTIVE = Symbol.for('pgsight.transaction');
+let savepointCounter = 0;
+
+/** The client a transaction hands to its function. `query` is the client's, bound and tracked. */
+export class Transaction {
+  /** The pg client the transaction runs on. Queries sent on it directly belong to the transaction too. */
+  readonly client: Client;
+  readonly name: string;
+  /** 0 for the outermost transaction, 1 for a savepoint inside it, and so on. */
+  readonly depth: number;
+  /** The outermost transaction's attempt, from 1. */
+  readonly attempt: number;
+  /** @internal */
+  readonly db: unknown;
+  /** @internal */
+  readonly span: Span | undefined;
+  /** @internal */ afterCommitHooks: Hook[] = [];
+  /** @internal */ afterRollbackHooks: Hook[] = [];
+  /** @internal */ readonly watchdog: Watchdog | undefined;
+  /** @internal */ readonly signal: AbortSignal | undefined;
+
+  constructor(init: {
+    client: Client;
+    name: string;
+    depth: number;
+    attempt: number;
+    db: unknown;
+    span: Span | undefined;
+    watchdog: Watchdog | undefined;
+    signal: AbortSignal | undefined;
+  }) {
+    this.client = init.client;
+    this.name = init.name;
+    this.depth = init.depth;
+    this.attempt = init.attempt;
+    this.db = init.db;
+    this.span = init.span;
+    this.watchdog = init.watchdog;
+    this.signal = init.signal;
+  }
+
+  /** pg's `query`, on this transaction's client. After an abort, nothing more is sent. */
+  readonly query: pg.ClientBase['query'] = ((...args: unknown[]) => {
+    if (this.signal?.aborted) return Promise.reject(abortError(this.signal));
+    const watchdog = this.watchdog;
+    if (!watchdog) return (this.client.query as (...a: unknown[]) => unknown)(...args);
+    watchdog.queryStarted();
+    const last = args.length - 1;
+    if (typeof args[last] === 'function') {
+      const callback = args[last] as (...a: unknown[]) => unknown;
+      args[last] = (...a: unknown[]) => {
+        watchdog.queryEnded();
+        return callback(...a);
+      };
+      return (this.client.query as (...a: unknown[]) => unknown)(...args);
+    }
+    const result = (this.client.query as (...a: unknown[]) => Promise<unknown>)(...args);
+    result.then(
+      () => watchdog.queryEnded(),
+      () => watchdog.queryEnded(),
+    );
+    return result;
+  }) as never;
+
+  /** Run `hook` once the outermost transaction has committed (once, whatever the retries). */
+  afterCommit(hook: Hook): void {
+    this.afterCommitHooks.push(hook);
+  }
+
+  /** Run `hook` once the outermost transaction has finally rolled back (not after retried attempts). */
+  afterRollback(hook: Hook): void {
+    this.afterRollbackHooks.push(hook);
+  }
+}
+
+/** The innermost transaction running in this async context, or undefined. */
+export function getCurrentTransaction(): Transaction | undefined {
+  return store.getStore();
+}
+
+/** The innermost transaction running in this async context; throws PGSIGHT_ERR_TX_NONE outside one. */
+export function currentTransaction(): Transaction {
+  const tx = store.getStore();
+  if (!tx) throw new PgsightError('PGSIGHT_ERR_TX_NONE', 'no transaction is running in this async context');
+  return tx;
+}
+
+function abortError(signal: AbortSignal): PgsightError {
+  return new PgsightError('PGSIGHT_ERR_TX_ABORTED', 'the transaction was aborted and rolled back', {
+    cause: signal.reason,
+  });
+}
+
+const isPool = (db: unknown): db is pg.Pool =>
+  typeof (db as pg.Pool).connect === 'function' && typeof (db as pg.Pool).totalCount === 'number';
+
+/** A connection loss rather than an answer from the server (which would carry a SQLSTATE). */
+function isConnectionLoss(error: unknown): boolean {
+  const code = sqlStateOf(error);
+  return code === undefined || classifySqlState(code) === 'connection';
+}
+
+async function runHooks(hooks: Hook[], kind: string, name: string): Promise<void> {
+  for (const hook of hooks) {
+    try {
+      await hook();
+    } catch (error) {
+      pgsightLogger().error(
+        {
+          event: { action: `db.transaction.${kind}_hook_failed`, dataset: 'pgsight.db', kind: 'event' },
+          db: { transaction: { name } },
+          error: { type: (error as Error)?.constructor?.name, message: (error as Error)?.message, stack_trace: (error as Error)?.stack },
+        },
+        `${kind} hook of transaction ${name} failed`,
+      );
+    }
+  }
+}
+
+function validate(db: unknown, fn: unknown): void {
+  const problems: string[] = [];
+  if (!(db instanceof Transaction) && (db === null || typeof db !== 'object' || typeof (db as pg.Pool).query !== 'function'))
+    problems.push('db must be a pg Pool, a pg Client, or a running transaction');
+  if (typeof fn !== 'function') problems.push('fn must be a function');
+  if (problems.length > 0)
+    throw new PgsightError('PGSIGHT_ERR_ARGUMENT_INVALID', `transaction(): ${problems.join('; ')}`, { details: problems });
+}
+
+/** The transaction `db` should nest in, if any. */
+function parentFor(db: Db): Transaction | undefined {
+  if (db instanceof Transaction) return db;
+  const active = (db as unknown as Record<symbol, Transaction | undefined>)[ACTIVE];
+  if (active) return active;
+  const current = store.getStore();
+  if (current && (current.db === db || current.client === db)) return current;
+  return undefined;
+}
+
+export async function transaction<T>(db: Db, fn: (tx: Transaction) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
+  validate(db, fn);
+  const opts = resolveOptions(options);
+  if (opts.signal?.aborted) throw abortError(opts.signal);
+  const parent = parentFor(db);
+  if (parent) return runSavepoint(parent, fn, opts);
+  return runOutermost(db as pg.Pool | Client, fn, opts, captureOrigin(transaction));
+}
+
+async function runSavepoint<T>(parent: Transaction, fn: (tx: Transaction) => T | Promise<T>, opts: ResolvedOptions): Promise<T> {
+  const savepoint = `pgsight_sp_${++savepointCounter}`;
+  await parent.query(`SAVEPOINT ${savepoint}`);
+  const tx = new Transaction({
+    client: parent.client,
+    name: opts.name === 'transaction' ? parent.name : opts.name,
+    depth: parent.depth + 1,
+    attempt: parent.attempt,
+    db: parent.db,
+    span: parent.span,
+    watchdog: parent.watchdog,
+    signal: opts.signal ?? parent.signal,
+  });
+  let result: T;
+  try {
+    result = await store.run(tx, () => fn(tx));
+    if (tx.signal?.aborted) throw abortError(tx.signal);
+  } catch (error) {
+    try {
+      await parent.client.query(`ROLLBACK TO SAVEPOINT ${savepoint}`);
+      recordSavepointRollback(parent.span, savepoint, error);
+    } catch (rollbackError) {
+      attachRollbackError(error, rollbackError);
+    }
+    // The savepoint's work did not happen: its hooks are dropped with it.
+    throw error;
+  }
+  await parent.query(`RELEASE SAVEPOINT ${savepoint}`);
+  parent.afterCommitHooks.push(...tx.afterCommitHooks);
+  parent.afterRollbackHooks.push(...tx.afterRollbackHooks);
+  return result;
+}
+
+function attachRollbackError(error: unknown, rollbackError: unknown): void {
+  if (error !== null && typeof error === 'object') {
+    Object.defineProperty(error, 'rollbackError', { value: rollbackError, enumerable: false, configurable: true });
+  }
+}
+
+interface Lease {
+  client: Client;
+  /** Give the client back; `destroy` when its connection or transaction state cannot be trusted. */
+  release(destroy: boolean): void;
+}
+
+async function lease(db: pg.Pool | Client): Promise<Lease> {
+  if (isPool(db)) {
+    const client = (await db.connect()) as Client;
+    return { client, release: (destroy) => client.release?.(destroy ? new Error('pgsight: destroyed') : undefined) };
+  }
+  return { client: db, release: () => {} };
+}
+
+async function runOutermost<T>(
+  db: pg.Pool | Client,
+  fn: (tx: Transaction) => T | Promise<T>,
+  opts: ResolvedOptions,
+  origin: ReturnType<typeof captureOrigin>,
+): Promise<T> {
+  const startedAt = performance.now();
+  const info: TransactionInfo = {
+    name: opts.name,
+    isolationLevel: opts.isolationLevel,
+    namespace: isPool(db) ? (db as unknown as { options?: { database?: string } }).options?.database : db.database,
+  };
+  const span = startTransactionSpan(info);
+  const spanContext = trace.setSpan(context.active(), span);
+  const sqlStates: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    const { client, release } = await context.with(spanContext, () => lease(db));
+    if (info.namespace === undefined) info.namespace = client.database;
+    let broken = false;
+    // A checked-out client has no error listener of the pool's: without this one, a backend terminated
+    // mid-transaction would crash the app with an unhandled 'error' event.
+    const onClientError = () => {
+      broken = true;
+    };
+    client.on('error', onClientError);
+    const watchdog = new Watchdog(() => ({ db: { system: { name: 'postgresql' }, namespace: info.namespace, transaction: { name: info.name, attempt } } }), origin);
+    const tx = new Transaction({ client, name: opts.name, depth: 0, attempt, db, span, watchdog, signal: opts.signal });
+    const marked = client as unknown as Record<symbol, Transaction | undefined>;
+    marked[ACTIVE] = tx;
+    let phase: 'begin' | 'body' | 'commit' = 'begin';
+    try {
+      await tx.query(opts.beginSql);
+      phase = 'body';
+      const result = await context.with(spanContext, () => store.run(tx, () => fn(tx)));
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+      phase = 'commit';
+      await client.query('COMMIT');
+      finish(tx, client, release, onClientError, false);
+      recordEnd(info, span, 'committed', attempt, performance.now() - startedAt, sqlStates.at(-1), undefined);
+      await runHooks(tx.afterCommitHooks, 'after_commit', info.name);
+      return result;
+    } catch (error) {
+      const code = sqlStateOf(error);
+      if (code) sqlStates.push(code);
+      if (phase === 'commit' && isConnectionLoss(error)) {
+        finish(tx, client, release, onClientError, true);
+        const unknown = new PgsightError(
+          'PGSIGHT_ERR_TX_OUTCOME_UNKNOWN',
+          `transaction ${info.name}: the connection was lost after COMMIT was sent; it may or may not have committed`,
+          { cause: error },
+        );
+        recordEnd(info, span, 'unknown', attempt, performance.now() - startedAt, code, error);
+        throw unknown;
+      }
+      // A failed COMMIT has already ended the transaction on the server; anything else needs a ROLLBACK.
+      if (phase !== 'commit' && !broken) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          broken = true;
+          attachRollbackError(error, rollbackError);
+        }
+      }
+      finish(tx, client, release, onClientError, broken || isConnectionLoss(error));
+      const retryable = code !== undefined && opts.retryOn.has(code) && !opts.signal?.aborted;
+      if (retryable && attempt < opts.maxAttempts) {
+        const delayMs = backoffDelayMs(attempt, opts.baseMs, opts.maxMs);
+        recordRetry(info, span, attempt, code, delayMs);
+        if (delayMs > 0) await sleep(delayMs, undefined, opts.signal ? { signal: opts.signal } : undefined).catch(() => {});
+        if (opts.signal?.aborted) {
+          recordEnd(info, span, 'rolled_back', attempt, performance.now() - startedAt, code, error);
+          throw abortError(opts.signal);
+        }
+        continue;
+      }
+      const outcome: TransactionOutcome = retryable ? 'retries_exhausted' : 'rolled_back';
+      recordEnd(info, span, outcome, attempt, performance.now() - startedAt, code, error);
+      await runHooks(tx.afterRollbackHooks, 'after_rollback', info.name);
+      if (retryable) {
+        throw new PgsightError(
+          'PGSIGHT_ERR_TX_RETRIES_EXHAUSTED',
+          `transaction ${info.name} failed on all ${attempt} attempts (${sqlStates.join(', ')})`,
+          { cause: error, details: [...sqlStates] },
+        );
+      }
+      throw error;
+    }
+  }
+}
+
+function finish(tx: Transaction, client: Client, release: (destroy: boolean) => void, onError: () => void, destroy: boolean): void {
+  tx.watchdog?.stop();
+  (client as unknown as Record<symbol, unknown>)[ACTIVE] = undefined;
+  client.removeListener('error', onError);
+  release(destroy);
+}
+
+/**
+ * For `pgsight/testing`: open a transaction on one of the pool's clients that every use of the pool joins
+ * (`transaction(pool)` nests as a savepoint, `pool.query` and `pool.connect` get that client), and that
+ * `end()` rolls back. Not for production code.
+ */
+export async function beginAmbientTransaction(pool: pg.Pool): Promise<{ transaction: Transaction; end: () => Promise<void> }> {
+  const client = (await pool.connect()) as Client;
+  await client.query('BEGIN');
+  const tx = new Transaction({
+    client,
+    name: 'test',
+    depth: 0,
+    attempt: 1,
+    db: pool,
+    span: undefined,
+    watchdog: undefined,
+    signal: undefined,
+  });
+  const owned = pool as unknown as Record<string | symbol, unknown>;
+  const saved = { connect: owned.connect, query: owned.query };
+  owned[ACTIVE] = tx;
+  // A borrowed client whose release() keeps it: code under test releasing it must not end the test's transaction.
+  const borrowed = Object.create(client, { release: { value: () => {} } }) as Client;
+  owned.connect = (callback?: (err: unknown, c?: unknown, done?: () => void) => void) => {
+    if (callback) {
+      callback(undefined, borrowed, () => {});
+      return undefined;
+    }
+    return Promise.resolve(borrowed);
+  };
+  owned.query = (...args: unknown[]) => (client.query as (...a: unknown[]) => unknown)(...args);
+  return {
+    transaction: tx,
+    end: async () => {
+      owned.connect = saved.connect;
+      owned.query = saved.query;
+      owned[ACTIVE] = undefined;
+      let broken = false;
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      client.release?.(broken ? new Error('pgsight: test transaction could not roll back') : undefined);
+    },
+  };
+}
