@@ -4,8 +4,9 @@
  * released while still inside a transaction is flagged: the next borrower would inherit it.
  * pg >= 8.21 reports the ReadyForQuery state through `client.getTransactionStatus()` ('I', 'T' or 'E').
  */
-import { captureOrigin, Watchdog } from '../transaction/watchdog.js';
+
 import { pgsightLogger } from '../log/pgsight-logger.js';
+import { captureOrigin, Watchdog } from '../transaction/watchdog.js';
 import type { NormalizedQuery } from './normalize.js';
 
 const MANUAL = Symbol('pgsight.manualTransaction');
@@ -17,13 +18,22 @@ interface Manual {
   watchdog: Watchdog;
 }
 
-type Tracked = { [MANUAL]?: Manual | undefined; [PGSIGHT_TX]?: unknown; database?: string; getTransactionStatus?: () => string | null };
+type Tracked = {
+  [MANUAL]?: Manual | undefined;
+  [PGSIGHT_TX]?: unknown;
+  database?: string;
+  getTransactionStatus?: () => string | null;
+};
 
 // First letters of BEGIN, START, COMMIT, END, ROLLBACK, ABORT (either case): other statements skip the check.
 const CANDIDATE = new Set([98, 115, 99, 101, 114, 97, 66, 83, 67, 69, 82, 65]);
 
 const fields = (client: Tracked) => () => ({
-  db: { system: { name: 'postgresql' }, namespace: client.database, transaction: { name: 'manual', kind: 'manual' } },
+  db: {
+    system: { name: 'postgresql' },
+    namespace: client.database,
+    transaction: { name: 'manual', kind: 'manual' },
+  },
 });
 
 export interface ManualTracker {
@@ -38,7 +48,8 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
     if (text.length > 200 || !CANDIDATE.has(text.charCodeAt(0))) return undefined;
     const normalized = normalize(text);
     // ROLLBACK TO SAVEPOINT keeps the transaction open.
-    if (normalized.operation === 'ROLLBACK' && /^ROLLBACK (TRANSACTION |WORK )?TO /.test(normalized.text)) return undefined;
+    if (normalized.operation === 'ROLLBACK' && /^ROLLBACK (TRANSACTION |WORK )?TO /.test(normalized.text))
+      return undefined;
     return normalized.operation;
   };
   return {
@@ -49,7 +60,10 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
       if (open) return open.watchdog;
       const v = verb(text);
       if (v === 'BEGIN' || v === 'START') {
-        c[MANUAL] = { openedAt: performance.now(), watchdog: new Watchdog(fields(c), captureOrigin(this.before)) };
+        c[MANUAL] = {
+          openedAt: performance.now(),
+          watchdog: new Watchdog(fields(c), captureOrigin(this.before)),
+        };
       }
       return undefined;
     },
@@ -62,7 +76,11 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
       open.watchdog.stop();
       c[MANUAL] = undefined;
       const committed = (v === 'COMMIT' || v === 'END') && !error;
-      const outcome = committed ? 'committed' : error && (v === 'COMMIT' || v === 'END') ? 'unknown' : 'rolled_back';
+      const outcome = committed
+        ? 'committed'
+        : error && (v === 'COMMIT' || v === 'END')
+          ? 'unknown'
+          : 'rolled_back';
       const durationMs = performance.now() - open.openedAt;
       const logger = pgsightLogger();
       const level = committed ? 'debug' : 'info';
@@ -89,7 +107,10 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
 
 /** Watch a pool's releases (once per pool): a client going back inside a transaction is flagged. */
 export function watchPool(pool: object): void {
-  const p = pool as { [WATCHED_POOL]?: boolean; on?: (event: string, fn: (...args: unknown[]) => void) => void };
+  const p = pool as {
+    [WATCHED_POOL]?: boolean;
+    on?: (event: string, fn: (...args: unknown[]) => void) => void;
+  };
   if (p[WATCHED_POOL] || typeof p.on !== 'function') return;
   p[WATCHED_POOL] = true;
   p.on('release', (err: unknown, client: unknown) => {
@@ -103,7 +124,12 @@ export function watchPool(pool: object): void {
     pgsightLogger().warn(
       {
         ...fields(c)(),
-        event: { action: 'db.transaction.released_open', dataset: 'pgsight.db', kind: 'event', category: ['database'] },
+        event: {
+          action: 'db.transaction.released_open',
+          dataset: 'pgsight.db',
+          kind: 'event',
+          category: ['database'],
+        },
       },
       `a client went back to the pool inside an open transaction (status ${status ?? 'unknown'}); the next user of this connection inherits it`,
     );

@@ -12,8 +12,8 @@ import {
   type ShimWrapped,
 } from '@opentelemetry/instrumentation';
 import { PgInstrumentation, type PgInstrumentationConfig } from '@opentelemetry/instrumentation-pg';
-import { isPgsightWrapped, type QueryPatchState, wrapQuery } from './query-patch.js';
 import { watchPool } from './manual-transactions.js';
+import { isPgsightWrapped, type QueryPatchState, wrapQuery } from './query-patch.js';
 import type { QueryInstruments } from './query-recorder.js';
 
 const POOL_WATCH = Symbol('pgsight.poolWatch');
@@ -45,7 +45,12 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
   protected override init(): InstrumentationNodeModuleDefinition[] {
     const definitions = super.init();
     for (const definition of definitions) {
-      if (definition.name === 'pg-pool') this.chain(definition, () => undefined, (exports) => this.patchPool(exports));
+      if (definition.name === 'pg-pool')
+        this.chain(
+          definition,
+          () => undefined,
+          (exports) => this.patchPool(exports),
+        );
       if (definition.name !== 'pg') continue;
       this.chain(definition, (exports) => moduleExports<{ Client?: ClientClass }>(exports)?.Client);
       for (const file of definition.files as InstrumentationModuleFile[]) {
@@ -119,7 +124,12 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
     const Pool = moduleExports<{ prototype?: { connect?: (...args: unknown[]) => unknown } }>(exports);
     const proto = Pool?.prototype;
     const connect = proto?.connect;
-    if (!proto || typeof connect !== 'function' || (connect as unknown as Record<symbol, unknown>)[POOL_WATCH]) return;
+    if (
+      !proto ||
+      typeof connect !== 'function' ||
+      (connect as unknown as Record<symbol, unknown>)[POOL_WATCH]
+    )
+      return;
     const watching = function (this: object, ...args: unknown[]) {
       watchPool(this);
       return connect.apply(this, args);

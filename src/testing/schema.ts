@@ -28,7 +28,9 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
   try {
     await client.connect();
   } catch (error) {
-    throw new Error(`pgsight/testing: PostgreSQL is not reachable at ${url}: ${String(error)}`, { cause: error });
+    throw new Error(`pgsight/testing: PostgreSQL is not reachable at ${url}: ${String(error)}`, {
+      cause: error,
+    });
   }
   try {
     return await fn(client);
@@ -40,7 +42,10 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
 export async function createTestSchema(options: TestSchemaOptions): Promise<TestSchema> {
   const url = options.databaseUrl ?? loadConfig({ onProblem: () => {} }).databaseUrl;
   const suffix = `${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
-  const schema = `t_${options.name}_${suffix}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 63);
+  const schema = `t_${options.name}_${suffix}`
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, 63);
   const quoted = quoteIdentifier(schema);
   await withClient(url, (c) => c.query(`CREATE SCHEMA ${quoted}`));
   const pool = new pg.Pool({ connectionString: url, ...options.pool, options: `-c search_path=${schema}` });

@@ -49,13 +49,16 @@ export async function lockRows<Row extends pg.QueryResultRow = pg.QueryResultRow
   options: LockRowsOptions = {},
 ): Promise<Row[]> {
   if (!(tx instanceof Transaction)) invalid('tx must be the transaction handed to a transaction() function');
-  if (typeof table !== 'string' || !/^[^.\0]+(\.[^.\0]+)?$/.test(table)) invalid(`table must be "name" or "schema.name", got ${JSON.stringify(table)}`);
+  if (typeof table !== 'string' || !/^[^.\0]+(\.[^.\0]+)?$/.test(table))
+    invalid(`table must be "name" or "schema.name", got ${JSON.stringify(table)}`);
   if (!Array.isArray(ids)) invalid('ids must be an array');
   const mode = options.mode ?? 'update';
-  if (!(mode in MODES)) invalid(`mode must be one of ${Object.keys(MODES).join(', ')}, got ${JSON.stringify(mode)}`);
+  if (!(mode in MODES))
+    invalid(`mode must be one of ${Object.keys(MODES).join(', ')}, got ${JSON.stringify(mode)}`);
   if (options.skipLocked && options.nowait) invalid('skipLocked and nowait cannot both be set');
   const key = options.key ?? 'id';
-  if (typeof key !== 'string' || key.length === 0 || key.includes('\0')) invalid(`key must be a column name, got ${JSON.stringify(key)}`);
+  if (typeof key !== 'string' || key.length === 0 || key.includes('\0'))
+    invalid(`key must be a column name, got ${JSON.stringify(key)}`);
   if (ids.length === 0) return [];
   const column = quoteIdentifier(key);
   const wait = options.skipLocked ? ' SKIP LOCKED' : options.nowait ? ' NOWAIT' : '';

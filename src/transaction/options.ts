@@ -79,12 +79,17 @@ const KNOWN = new Set([
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
 function invalid(problems: string[]): never {
-  throw new PgsightError('PGSIGHT_ERR_ARGUMENT_INVALID', `invalid transaction options: ${problems.join('; ')}`, {
-    details: problems,
-  });
+  throw new PgsightError(
+    'PGSIGHT_ERR_ARGUMENT_INVALID',
+    `invalid transaction options: ${problems.join('; ')}`,
+    {
+      details: problems,
+    },
+  );
 }
 
-const isWhole = (n: unknown, min: number, max: number) => Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
+const isWhole = (n: unknown, min: number, max: number) =>
+  Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
 
 let defaultResolved: ResolvedOptions | undefined;
 
@@ -102,7 +107,9 @@ export function resolveOptions(options: TransactionOptions | undefined): Resolve
     problems.push(`name must be a non-empty string of at most 200 characters, got ${JSON.stringify(o.name)}`);
   if (o.isolationLevel !== undefined && !(o.isolationLevel in ISOLATION))
     problems.push(
-      `isolationLevel must be one of ${Object.keys(ISOLATION).map((l) => `'${l}'`).join(', ')}, got ${JSON.stringify(o.isolationLevel)}`,
+      `isolationLevel must be one of ${Object.keys(ISOLATION)
+        .map((l) => `'${l}'`)
+        .join(', ')}, got ${JSON.stringify(o.isolationLevel)}`,
     );
   for (const flag of ['readOnly', 'deferrable'] as const)
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') problems.push(`${flag} must be a boolean`);
@@ -110,9 +117,12 @@ export function resolveOptions(options: TransactionOptions | undefined): Resolve
     problems.push(`maxAttempts must be a whole number from 1 to 1000, got ${JSON.stringify(o.maxAttempts)}`);
   const baseMs = o.backoff?.baseMs ?? transactionDefaults.backoff.baseMs;
   const maxMs = o.backoff?.maxMs ?? transactionDefaults.backoff.maxMs;
-  if (!isWhole(baseMs, 0, 600_000)) problems.push(`backoff.baseMs must be a whole number of ms, got ${JSON.stringify(baseMs)}`);
+  if (!isWhole(baseMs, 0, 600_000))
+    problems.push(`backoff.baseMs must be a whole number of ms, got ${JSON.stringify(baseMs)}`);
   if (!isWhole(maxMs, 0, 600_000) || maxMs < baseMs)
-    problems.push(`backoff.maxMs must be a whole number of ms, at least baseMs, got ${JSON.stringify(maxMs)}`);
+    problems.push(
+      `backoff.maxMs must be a whole number of ms, at least baseMs, got ${JSON.stringify(maxMs)}`,
+    );
   const retryOn = o.retryOn ?? transactionDefaults.retryOn;
   if (!Array.isArray(retryOn) || retryOn.some((c) => typeof c !== 'string' || !SQLSTATE.test(c)))
     problems.push(`retryOn must be an array of 5-character SQLSTATEs, got ${JSON.stringify(o.retryOn)}`);
@@ -124,10 +134,12 @@ export function resolveOptions(options: TransactionOptions | undefined): Resolve
   ] as const) {
     const value = o[option];
     if (value === undefined) continue;
-    if (!isWhole(value, 0, 2_147_483_647)) problems.push(`${option} must be a whole number of ms, got ${JSON.stringify(value)}`);
+    if (!isWhole(value, 0, 2_147_483_647))
+      problems.push(`${option} must be a whole number of ms, got ${JSON.stringify(value)}`);
     else sets.push(`SET LOCAL ${setting} = ${value}`);
   }
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) problems.push('signal must be an AbortSignal');
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    problems.push('signal must be an AbortSignal');
   if (problems.length > 0) invalid(problems);
 
   const modes = [
@@ -149,7 +161,12 @@ export function resolveOptions(options: TransactionOptions | undefined): Resolve
 }
 
 /** Exponential backoff with full jitter (a uniform delay below the capped exponential). */
-export function backoffDelayMs(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+export function backoffDelayMs(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
   const cap = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
   return Math.floor(random() * cap);
 }

@@ -2,7 +2,17 @@
  * Transaction telemetry: the span, the `db.transaction.*` records and the metrics. Works with and without
  * the preload: without a tracer or meter provider the OpenTelemetry API hands out no-ops.
  */
-import { type Attributes, type Counter, type Histogram, type MeterProvider, metrics, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type MeterProvider,
+  metrics,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import { pgsightLogger } from '../log/pgsight-logger.js';
 
 export type TransactionOutcome = 'committed' | 'rolled_back' | 'retries_exhausted' | 'unknown';
@@ -98,7 +108,11 @@ export function recordRetry(
   db.response = { status_code: sqlState };
   (db.transaction as Record<string, unknown>).retry_delay_ms = delayMs;
   pgsightLogger().warn(
-    { ...fields, ...traceFields(span), event: { action: 'db.transaction.retry', dataset: 'pgsight.db', kind: 'event', category: ['database'] } },
+    {
+      ...fields,
+      ...traceFields(span),
+      event: { action: 'db.transaction.retry', dataset: 'pgsight.db', kind: 'event', category: ['database'] },
+    },
     `transaction ${info.name} attempt ${attempt} failed with ${sqlState}; retrying in ${delayMs} ms`,
   );
 }
@@ -124,7 +138,8 @@ export function recordEnd(
     'db.transaction.attempts': attempt,
     ...(lastSqlState ? { 'db.response.status_code': lastSqlState } : {}),
   });
-  if (outcome !== 'committed') span.setStatus({ code: SpanStatusCode.ERROR, message: `transaction ${outcome}` });
+  if (outcome !== 'committed')
+    span.setStatus({ code: SpanStatusCode.ERROR, message: `transaction ${outcome}` });
   const attributes: Attributes = { 'db.transaction.outcome': outcome, 'db.transaction.name': info.name };
   const m = meters();
   m.transactions.add(1, attributes);
@@ -159,6 +174,9 @@ export function recordEnd(
       ...(typeof err.code === 'string' ? { code: err.code } : {}),
     };
   }
-  logger[level](record, `transaction ${info.name} ${outcome.replace('_', ' ')} after ${attempt} attempt(s) in ${durationMs.toFixed(1)} ms`);
+  logger[level](
+    record,
+    `transaction ${info.name} ${outcome.replace('_', ' ')} after ${attempt} attempt(s) in ${durationMs.toFixed(1)} ms`,
+  );
   span.end();
 }

@@ -145,7 +145,11 @@ async function runHooks(hooks: Hook[], kind: string, name: string): Promise<void
         {
           event: { action: `db.transaction.${kind}_hook_failed`, dataset: 'pgsight.db', kind: 'event' },
           db: { transaction: { name } },
-          error: { type: (error as Error)?.constructor?.name, message: (error as Error)?.message, stack_trace: (error as Error)?.stack },
+          error: {
+            type: (error as Error)?.constructor?.name,
+            message: (error as Error)?.message,
+            stack_trace: (error as Error)?.stack,
+          },
         },
         `${kind} hook of transaction ${name} failed`,
       );
@@ -155,11 +159,16 @@ async function runHooks(hooks: Hook[], kind: string, name: string): Promise<void
 
 function validate(db: unknown, fn: unknown): void {
   const problems: string[] = [];
-  if (!(db instanceof Transaction) && (db === null || typeof db !== 'object' || typeof (db as pg.Pool).query !== 'function'))
+  if (
+    !(db instanceof Transaction) &&
+    (db === null || typeof db !== 'object' || typeof (db as pg.Pool).query !== 'function')
+  )
     problems.push('db must be a pg Pool, a pg Client, or a running transaction');
   if (typeof fn !== 'function') problems.push('fn must be a function');
   if (problems.length > 0)
-    throw new PgsightError('PGSIGHT_ERR_ARGUMENT_INVALID', `transaction(): ${problems.join('; ')}`, { details: problems });
+    throw new PgsightError('PGSIGHT_ERR_ARGUMENT_INVALID', `transaction(): ${problems.join('; ')}`, {
+      details: problems,
+    });
 }
 
 /** The transaction `db` should nest in, if any. */
@@ -172,7 +181,11 @@ function parentFor(db: Db): Transaction | undefined {
   return undefined;
 }
 
-export async function transaction<T>(db: Db, fn: (tx: Transaction) => T | Promise<T>, options?: TransactionOptions): Promise<T> {
+export async function transaction<T>(
+  db: Db,
+  fn: (tx: Transaction) => T | Promise<T>,
+  options?: TransactionOptions,
+): Promise<T> {
   validate(db, fn);
   const opts = resolveOptions(options);
   if (opts.signal?.aborted) throw abortError(opts.signal);
@@ -181,7 +194,11 @@ export async function transaction<T>(db: Db, fn: (tx: Transaction) => T | Promis
   return runOutermost(db as pg.Pool | Client, fn, opts, captureOrigin(transaction));
 }
 
-async function runSavepoint<T>(parent: Transaction, fn: (tx: Transaction) => T | Promise<T>, opts: ResolvedOptions): Promise<T> {
+async function runSavepoint<T>(
+  parent: Transaction,
+  fn: (tx: Transaction) => T | Promise<T>,
+  opts: ResolvedOptions,
+): Promise<T> {
   const savepoint = `pgsight_sp_${++savepointCounter}`;
   await parent.query(`SAVEPOINT ${savepoint}`);
   const tx = new Transaction({
@@ -216,7 +233,11 @@ async function runSavepoint<T>(parent: Transaction, fn: (tx: Transaction) => T |
 
 function attachRollbackError(error: unknown, rollbackError: unknown): void {
   if (error !== null && typeof error === 'object') {
-    Object.defineProperty(error, 'rollbackError', { value: rollbackError, enumerable: false, configurable: true });
+    Object.defineProperty(error, 'rollbackError', {
+      value: rollbackError,
+      enumerable: false,
+      configurable: true,
+    });
   }
 }
 
@@ -229,7 +250,10 @@ interface Lease {
 async function lease(db: pg.Pool | Client): Promise<Lease> {
   if (isPool(db)) {
     const client = (await db.connect()) as Client;
-    return { client, release: (destroy) => client.release?.(destroy ? new Error('pgsight: destroyed') : undefined) };
+    return {
+      client,
+      release: (destroy) => client.release?.(destroy ? new Error('pgsight: destroyed') : undefined),
+    };
   }
   return { client: db, release: () => {} };
 }
@@ -244,7 +268,9 @@ async function runOutermost<T>(
   const info: TransactionInfo = {
     name: opts.name,
     isolationLevel: opts.isolationLevel,
-    namespace: isPool(db) ? (db as unknown as { options?: { database?: string } }).options?.database : db.database,
+    namespace: isPool(db)
+      ? (db as unknown as { options?: { database?: string } }).options?.database
+      : db.database,
   };
   const span = startTransactionSpan(info);
   const spanContext = trace.setSpan(context.active(), span);
@@ -259,8 +285,26 @@ async function runOutermost<T>(
       broken = true;
     };
     client.on('error', onClientError);
-    const watchdog = new Watchdog(() => ({ db: { system: { name: 'postgresql' }, namespace: info.namespace, transaction: { name: info.name, attempt } } }), origin);
-    const tx = new Transaction({ client, name: opts.name, depth: 0, attempt, db, span, watchdog, signal: opts.signal });
+    const watchdog = new Watchdog(
+      () => ({
+        db: {
+          system: { name: 'postgresql' },
+          namespace: info.namespace,
+          transaction: { name: info.name, attempt },
+        },
+      }),
+      origin,
+    );
+    const tx = new Transaction({
+      client,
+      name: opts.name,
+      depth: 0,
+      attempt,
+      db,
+      span,
+      watchdog,
+      signal: opts.signal,
+    });
     const marked = client as unknown as Record<symbol, Transaction | undefined>;
     marked[ACTIVE] = tx;
     let phase: 'begin' | 'body' | 'commit' = 'begin';
@@ -302,7 +346,8 @@ async function runOutermost<T>(
       if (retryable && attempt < opts.maxAttempts) {
         const delayMs = backoffDelayMs(attempt, opts.baseMs, opts.maxMs);
         recordRetry(info, span, attempt, code, delayMs);
-        if (delayMs > 0) await sleep(delayMs, undefined, opts.signal ? { signal: opts.signal } : undefined).catch(() => {});
+        if (delayMs > 0)
+          await sleep(delayMs, undefined, opts.signal ? { signal: opts.signal } : undefined).catch(() => {});
         if (opts.signal?.aborted) {
           recordEnd(info, span, 'rolled_back', attempt, performance.now() - startedAt, code, error);
           throw abortError(opts.signal);
@@ -324,7 +369,13 @@ async function runOutermost<T>(
   }
 }
 
-function finish(tx: Transaction, client: Client, release: (destroy: boolean) => void, onError: () => void, destroy: boolean): void {
+function finish(
+  tx: Transaction,
+  client: Client,
+  release: (destroy: boolean) => void,
+  onError: () => void,
+  destroy: boolean,
+): void {
   tx.watchdog?.stop();
   (client as unknown as Record<symbol, unknown>)[ACTIVE] = undefined;
   client.removeListener('error', onError);
@@ -336,7 +387,9 @@ function finish(tx: Transaction, client: Client, release: (destroy: boolean) => 
  * (`transaction(pool)` nests as a savepoint, `pool.query` and `pool.connect` get that client), and that
  * `end()` rolls back. Not for production code.
  */
-export async function beginAmbientTransaction(pool: pg.Pool): Promise<{ transaction: Transaction; end: () => Promise<void> }> {
+export async function beginAmbientTransaction(
+  pool: pg.Pool,
+): Promise<{ transaction: Transaction; end: () => Promise<void> }> {
   const client = (await pool.connect()) as Client;
   await client.query('BEGIN');
   const tx = new Transaction({

@@ -3,9 +3,10 @@
  * The database comes from the instance: its `pool` property by convention, or `options.db(instance)`.
  * Inside, `currentTransaction()` gives the method the transaction's client.
  */
+
+import type { TransactionOptions } from './options.js';
 import type { Db } from './transaction.js';
 import { transaction } from './transaction.js';
-import type { TransactionOptions } from './options.js';
 
 type AsyncMethod<This, Args extends unknown[], R> = (this: This, ...args: Args) => Promise<R>;
 

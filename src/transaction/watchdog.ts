@@ -25,7 +25,9 @@ export function captureOrigin(above: (...args: never[]) => unknown): Origin {
 export function originFields(origin: Origin): Record<string, unknown> {
   const stack = origin.stack ?? '';
   const frames = stack.split('\n').slice(1);
-  const frame = frames.find((f) => !/[\\/]pgsight[\\/](dist|src)[\\/]|node:internal|node_modules[\\/]pg/.test(f)) ?? frames[0];
+  const frame =
+    frames.find((f) => !/[\\/]pgsight[\\/](dist|src)[\\/]|node:internal|node_modules[\\/]pg/.test(f)) ??
+    frames[0];
   const match = frame ? /at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/.exec(frame.trim()) : null;
   const stackTrace = frames.map((f) => f.trim()).join('\n');
   if (!match) return { code: { stacktrace: stackTrace } };
@@ -102,7 +104,10 @@ export class Watchdog {
     const idle = performance.now() - this.lastActivity;
     if (this.inFlight > 0 || idle < idleMs) {
       // Busy, or active recently: look again when the idle time could first reach the threshold.
-      this.idleTimer = setTimeout(() => this.onIdle(idleMs), this.inFlight > 0 ? idleMs : idleMs - idle).unref();
+      this.idleTimer = setTimeout(
+        () => this.onIdle(idleMs),
+        this.inFlight > 0 ? idleMs : idleMs - idle,
+      ).unref();
       return;
     }
     pgsightLogger().warn(
@@ -111,12 +116,22 @@ export class Watchdog {
     );
   }
 
-  private record(action: string, openMs: number, transaction: Record<string, unknown>): Record<string, unknown> {
+  private record(
+    action: string,
+    openMs: number,
+    transaction: Record<string, unknown>,
+  ): Record<string, unknown> {
     const fields = this.fields();
     const db = (fields.db ?? {}) as Record<string, unknown>;
     return {
       ...fields,
-      event: { action, dataset: 'pgsight.db', kind: 'event', category: ['database'], duration: Math.round(openMs * 1e6) },
+      event: {
+        action,
+        dataset: 'pgsight.db',
+        kind: 'event',
+        category: ['database'],
+        duration: Math.round(openMs * 1e6),
+      },
       db: { ...db, transaction: { ...(db.transaction as object), ...transaction } },
       ...originFields(this.origin),
     };
