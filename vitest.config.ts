@@ -1,6 +1,25 @@
-import { defineConfig } from 'vitest/config';
+import ts from 'typescript';
+import { defineConfig, type Plugin } from 'vitest/config';
+
+/**
+ * Vite's transformer (oxc) only knows legacy decorators. Test files that use pgsight's standard (TC39)
+ * decorators are compiled by TypeScript itself first, exactly as `tsc` compiles a user's code.
+ */
+const standardDecorators: Plugin = {
+  name: 'pgsight:standard-decorators',
+  enforce: 'pre',
+  transform(code, id) {
+    if (!id.endsWith('.test.ts') || !code.includes('@transactional')) return undefined;
+    const out = ts.transpileModule(code, {
+      fileName: id,
+      compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, sourceMap: true },
+    });
+    return { code: out.outputText, map: out.sourceMapText ?? null };
+  },
+};
 
 export default defineConfig({
+  plugins: [standardDecorators],
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],

@@ -88,9 +88,20 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
       state.onInternalError(error);
     }
     const params = Array.isArray(values) ? values : (config as { values?: unknown })?.values;
+    let watchdog: ReturnType<ManualTracker['before']>;
+    try {
+      watchdog = state.manual?.before(this, text);
+      watchdog?.queryStarted();
+    } catch (error) {
+      state.onInternalError(error);
+    }
     const start = performance.now();
     const done = (error: unknown) => {
       try {
+        if (watchdog) {
+          watchdog.queryEnded();
+          state.manual?.after(this, text, error);
+        }
         state.recorder.end(this, text, params, performance.now() - start, error, span);
       } catch (internal) {
         state.onInternalError(internal);

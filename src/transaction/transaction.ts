@@ -273,10 +273,24 @@ async function runOutermost<T>(
       : db.database,
   };
   const span = startTransactionSpan(info);
-  const spanContext = trace.setSpan(context.active(), span);
+  // Everything from here runs in the span's context, so BEGIN, the body's queries and COMMIT are its children.
+  return context.with(trace.setSpan(context.active(), span), () =>
+    attempts(db, fn, opts, origin, info, span, startedAt),
+  );
+}
+
+async function attempts<T>(
+  db: pg.Pool | Client,
+  fn: (tx: Transaction) => T | Promise<T>,
+  opts: ResolvedOptions,
+  origin: ReturnType<typeof captureOrigin>,
+  info: TransactionInfo,
+  span: Span,
+  startedAt: number,
+): Promise<T> {
   const sqlStates: string[] = [];
   for (let attempt = 1; ; attempt++) {
-    const { client, release } = await context.with(spanContext, () => lease(db));
+    const { client, release } = await lease(db);
     if (info.namespace === undefined) info.namespace = client.database;
     let broken = false;
     // A checked-out client has no error listener of the pool's: without this one, a backend terminated
@@ -311,7 +325,7 @@ async function runOutermost<T>(
     try {
       await tx.query(opts.beginSql);
       phase = 'body';
-      const result = await context.with(spanContext, () => store.run(tx, () => fn(tx)));
+      const result = await store.run(tx, () => fn(tx));
       if (opts.signal?.aborted) throw abortError(opts.signal);
       phase = 'commit';
       await client.query('COMMIT');

@@ -7,6 +7,7 @@
  * and a pooled connection while PostgreSQL waits (compare idle_in_transaction_session_timeout,
  * https://www.postgresql.org/docs/current/runtime-config-client.html).
  */
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config.js';
 import { pgsightLogger } from '../log/pgsight-logger.js';
 
@@ -21,13 +22,19 @@ export function captureOrigin(above: (...args: never[]) => unknown): Origin {
   return origin;
 }
 
+// pgsight's own code (dist/ when installed, src/ under the tests), as URL and as path: frames from here,
+// from Node internals and from pg are not where the app opened its transaction.
+const OWN_CODE = new URL('..', import.meta.url);
+const OWN_PREFIXES = [OWN_CODE.href, fileURLToPath(OWN_CODE)];
+const PG_OR_NODE = /node:internal|node_modules[\\/]pg(-pool)?[\\/]/;
+const isAppFrame = (frame: string) =>
+  !OWN_PREFIXES.some((prefix) => frame.includes(prefix)) && !PG_OR_NODE.test(frame);
+
 /** `log.origin.*` (ECS) and `code.stacktrace` for a record, from the first frame outside pgsight. */
 export function originFields(origin: Origin): Record<string, unknown> {
   const stack = origin.stack ?? '';
   const frames = stack.split('\n').slice(1);
-  const frame =
-    frames.find((f) => !/[\\/]pgsight[\\/](dist|src)[\\/]|node:internal|node_modules[\\/]pg/.test(f)) ??
-    frames[0];
+  const frame = frames.find(isAppFrame) ?? frames[0];
   const match = frame ? /at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/.exec(frame.trim()) : null;
   const stackTrace = frames.map((f) => f.trim()).join('\n');
   if (!match) return { code: { stacktrace: stackTrace } };

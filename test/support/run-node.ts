@@ -81,7 +81,8 @@ export function parseRecords(text: string): Record<string, unknown>[] {
 }
 
 /** Read a dotted ECS path from a record, nested or dotted-key form alike. */
-export function field(record: Record<string, unknown>, path: string): unknown {
+export function field(record: Record<string, unknown> | undefined, path: string): unknown {
+  if (record === undefined) return undefined;
   if (path in record) return record[path];
   let current: unknown = record;
   for (const part of path.split('.')) {
