@@ -1,8 +1,8 @@
 // The @transactional decorator (TC39 standard decorators) and pgsight/testing's helpers.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestSchema, type TestSchema, useTestTransaction } from '../src/testing/index.js';
-import { currentTransaction, transaction } from '../src/transaction/transaction.js';
+import { createTestSchema, type TestSchema } from '../src/testing/index.js';
+import { currentTransaction } from '../src/transaction/transaction.js';
 import { transactional } from '../src/transaction/transactional.js';
 
 let db: TestSchema;
