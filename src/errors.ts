@@ -12,8 +12,6 @@ export const errorCodes = {
     'The connection was lost after COMMIT was sent: the transaction may or may not have committed. Never retried.',
   PGSIGHT_ERR_TX_ABORTED: "The transaction's AbortSignal fired; the transaction was rolled back.",
   PGSIGHT_ERR_TX_NONE: 'There is no transaction running in this async context.',
-  PGSIGHT_ERR_TX_ROLLBACK_FAILED:
-    'ROLLBACK failed after the transaction body threw; the client was destroyed.',
 } as const;
 
 export type PgsightErrorCode = keyof typeof errorCodes;

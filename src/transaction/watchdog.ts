@@ -1,6 +1,6 @@
 /**
- * Long- and idle-transaction detection. Each transaction gets two unref'd timers; nothing is formatted
- * until one fires. The opening code location is captured as a V8 structured stack (Error.captureStackTrace),
+ * Long- and idle-transaction detection, by one periodic sweep over the open transactions; nothing is
+ * formatted until a record fires. The opening code location is captured as a V8 structured stack (Error.captureStackTrace),
  * which is cheap; it is only formatted into text when a record is written (bench/transaction.mjs measures it).
  *
  * idle = no query in flight: the classic mistake is an HTTP call made inside a transaction, holding locks
@@ -18,9 +18,17 @@ export interface Origin {
 /** Capture where a transaction was opened; `above` is the function whose caller is the origin. */
 export function captureOrigin(above: (...args: never[]) => unknown): Origin {
   const origin: Origin = {};
+  // A few frames are enough to reach the app's call site; each extra frame (async ones especially, which V8
+  // finds by walking the await chain) costs measurably on every transaction.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = ORIGIN_FRAMES;
   Error.captureStackTrace(origin, above);
+  Error.stackTraceLimit = limit;
   return origin;
 }
+
+/** Frames kept for `code.stacktrace`. */
+const ORIGIN_FRAMES = 4;
 
 // pgsight's own code (dist/ when installed, src/ under the tests), as URL and as path: frames from here,
 // from Node internals and from pg are not where the app opened its transaction.
@@ -63,22 +71,50 @@ export function watchdogThresholds(): { warnMs: number; idleMs: number } {
 /** For tests and for apps that configure in code. */
 export function setWatchdogThresholds(value: { warnMs: number; idleMs: number } | undefined): void {
   thresholds = value;
+  // The sweep period follows the thresholds; the next transaction restarts the sweeper with the new one.
+  clearInterval(sweeper);
+  sweeper = undefined;
+}
+
+/**
+ * Every open transaction's watchdog is in one set, swept by one unref'd interval: opening and closing a
+ * transaction costs a set insertion and a deletion, not two timers. The interval stops itself once no
+ * transaction has been open for a whole sweep. A record fires at most one sweep period late.
+ */
+const open = new Set<Watchdog>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweepPeriodMs({ warnMs, idleMs }: { warnMs: number; idleMs: number }): number {
+  const shortest = Math.min(warnMs || Number.POSITIVE_INFINITY, idleMs || Number.POSITIVE_INFINITY);
+  return Math.max(10, Math.min(1000, Math.floor(shortest / 5)));
+}
+
+function sweep(): void {
+  if (open.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+    return;
+  }
+  const now = performance.now();
+  const { warnMs, idleMs } = watchdogThresholds();
+  for (const watchdog of open) watchdog.check(now, warnMs, idleMs);
 }
 
 export class Watchdog {
   private readonly openedAt = performance.now();
   private lastActivity = this.openedAt;
   private inFlight = 0;
-  private longTimer: NodeJS.Timeout | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
+  private longLogged = false;
+  private idleLogged = false;
 
   constructor(
     private readonly fields: () => Record<string, unknown>,
     private readonly origin: Origin,
   ) {
-    const { warnMs, idleMs } = watchdogThresholds();
-    if (warnMs > 0) this.longTimer = setTimeout(() => this.onLong(), warnMs).unref();
-    if (idleMs > 0) this.idleTimer = setTimeout(() => this.onIdle(idleMs), idleMs).unref();
+    const thresholds = watchdogThresholds();
+    if (thresholds.warnMs === 0 && thresholds.idleMs === 0) return;
+    open.add(this);
+    sweeper ??= setInterval(sweep, sweepPeriodMs(thresholds)).unref();
   }
 
   queryStarted(): void {
@@ -91,36 +127,27 @@ export class Watchdog {
   }
 
   stop(): void {
-    if (this.longTimer) clearTimeout(this.longTimer);
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.longTimer = undefined;
-    this.idleTimer = undefined;
+    open.delete(this);
   }
 
-  private onLong(): void {
-    this.longTimer = undefined;
-    const ms = performance.now() - this.openedAt;
-    pgsightLogger().warn(
-      this.record('db.transaction.long', ms, {}),
-      `transaction open for ${Math.round(ms)} ms (PGSIGHT_TX_WARN_MS)`,
-    );
-  }
-
-  private onIdle(idleMs: number): void {
-    this.idleTimer = undefined;
-    const idle = performance.now() - this.lastActivity;
-    if (this.inFlight > 0 || idle < idleMs) {
-      // Busy, or active recently: look again when the idle time could first reach the threshold.
-      this.idleTimer = setTimeout(
-        () => this.onIdle(idleMs),
-        this.inFlight > 0 ? idleMs : idleMs - idle,
-      ).unref();
-      return;
+  /** @internal called by the sweep */
+  check(now: number, warnMs: number, idleMs: number): void {
+    if (!this.longLogged && warnMs > 0 && now - this.openedAt >= warnMs) {
+      this.longLogged = true;
+      const ms = now - this.openedAt;
+      pgsightLogger().warn(
+        this.record('db.transaction.long', ms, {}),
+        `transaction open for ${Math.round(ms)} ms (PGSIGHT_TX_WARN_MS)`,
+      );
     }
-    pgsightLogger().warn(
-      this.record('db.transaction.idle', performance.now() - this.openedAt, { idle_ms: Math.round(idle) }),
-      `transaction idle for ${Math.round(idle)} ms with no query in flight (PGSIGHT_TX_IDLE_MS)`,
-    );
+    if (!this.idleLogged && idleMs > 0 && this.inFlight === 0 && now - this.lastActivity >= idleMs) {
+      this.idleLogged = true;
+      const idle = now - this.lastActivity;
+      pgsightLogger().warn(
+        this.record('db.transaction.idle', now - this.openedAt, { idle_ms: Math.round(idle) }),
+        `transaction idle for ${Math.round(idle)} ms with no query in flight (PGSIGHT_TX_IDLE_MS)`,
+      );
+    }
   }
 
   private record(
