@@ -4,20 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { normalizeQuery } from '../src/instrumentation/normalize.js';
-import { OtlpReceiver } from './support/otlp-receiver.js';
+import { useOtlpReceiver } from './support/otlp-receiver.js';
 import { field, fixture, root, runNode } from './support/run-node.js';
 
-let receiver: OtlpReceiver;
-let endpoint: string;
-
-beforeEach(async () => {
-  receiver = new OtlpReceiver();
-  endpoint = await receiver.start();
-});
-afterEach(() => receiver.stop());
+const otlpReceiver = useOtlpReceiver({ beforeEach, afterEach });
 
 const otlp = () => ({
-  OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpReceiver.endpoint,
   OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
   OTEL_SERVICE_NAME: 'fixture-app',
   // Long enough that only the flush at exit can deliver the spans.
@@ -44,7 +37,9 @@ describe('spans and metrics', () => {
   it('exports query spans with the fingerprint, the slow flag and the SQLSTATE of a promise-style failure', async () => {
     const run = await runUntilReady(otlp());
     expect(run.stderr).toBe('');
-    const queries = receiver.spans.filter((s) => s.attributes['db.system.name'] === 'postgresql');
+    const queries = otlpReceiver.receiver.spans.filter(
+      (s) => s.attributes['db.system.name'] === 'postgresql',
+    );
     const slow = queries.find((s) => String(s.attributes['db.query.text']).includes('waited'));
     expect(slow).toMatchObject({
       name: 'SELECT test', // {db.operation.name} {db.namespace}: no table in this statement
@@ -75,14 +70,14 @@ describe('spans and metrics', () => {
 
   it('exports the duration histogram with the SQLSTATE, and the slow-query counter', async () => {
     await runUntilReady({ ...otlp(), OTEL_TRACES_EXPORTER: 'none' });
-    const durations = receiver.points.filter((p) => p.metric === 'db.client.operation.duration');
+    const durations = otlpReceiver.receiver.points.filter((p) => p.metric === 'db.client.operation.duration');
     expect(durations.length).toBeGreaterThan(0);
     expect(durations.find((p) => p.attributes['error.type'] === '42P01')?.attributes).toMatchObject({
       'db.response.status_code': '42P01',
       'db.system.name': 'postgresql',
       'db.namespace': 'test',
     });
-    const slow = receiver.points.filter((p) => p.metric === 'pgsight.db.slow_queries');
+    const slow = otlpReceiver.receiver.points.filter((p) => p.metric === 'pgsight.db.slow_queries');
     expect(slow.reduce((n, p) => n + p.value, 0)).toBe(1);
   });
 });
@@ -92,27 +87,27 @@ describe('exit', () => {
     const run = await runUntilReady(otlp());
     expect(run.signal).toBe('SIGTERM');
     expect(run.exitMs).toBeLessThan(5_000); // bounded by pgsight's 2 s flush timeout, not by the app
-    expect(receiver.spans.some((s) => s.attributes['pgsight.slow'] === true)).toBe(true);
+    expect(otlpReceiver.receiver.spans.some((s) => s.attributes['pgsight.slow'] === true)).toBe(true);
   });
 
   it('on SIGINT the same', async () => {
     const run = await runUntilReady(otlp(), 'SIGINT');
     expect(run.signal).toBe('SIGINT');
-    expect(receiver.spans.length).toBeGreaterThan(0);
+    expect(otlpReceiver.receiver.spans.length).toBeGreaterThan(0);
   });
 
   it("leaves the exit to the app's own SIGTERM handler, and still flushes", async () => {
     const run = await runUntilReady({ ...otlp(), FIXTURE_OWN_HANDLER: '1' });
     expect(run.stdout).toContain('app handler ran');
     expect(run.code).toBe(0);
-    expect(receiver.spans.length).toBeGreaterThan(0);
+    expect(otlpReceiver.receiver.spans.length).toBeGreaterThan(0);
   });
 
   it('flushes at a natural exit (beforeExit)', async () => {
     const run = await runNode(fixture('use-pg.mjs'), { env: otlp() });
     expect(run.code).toBe(0);
     expect(
-      receiver.spans.filter((s) => s.attributes['db.system.name'] === 'postgresql').length,
+      otlpReceiver.receiver.spans.filter((s) => s.attributes['db.system.name'] === 'postgresql').length,
     ).toBeGreaterThan(5);
   });
 });
@@ -161,8 +156,10 @@ describe('correlation', () => {
     expect(pinoLine?.trace_id).toMatch(/^[0-9a-f]{32}$/);
     expect(field(slow ?? {}, 'trace.id')).toBe(pinoLine?.trace_id);
 
-    const serverSpan = receiver.spans.find((s) => s.kind === 2 && s.attributes['http.route'] === undefined);
-    const querySpan = receiver.spans.find((s) =>
+    const serverSpan = otlpReceiver.receiver.spans.find(
+      (s) => s.kind === 2 && s.attributes['http.route'] === undefined,
+    );
+    const querySpan = otlpReceiver.receiver.spans.find((s) =>
       String(s.attributes['db.query.text']).includes('in_request'),
     );
     expect(serverSpan?.traceId).toBe(pinoLine?.trace_id);
@@ -171,7 +168,7 @@ describe('correlation', () => {
 
   it('exports the pool metrics of instrumentation-pg', async () => {
     await runNode(fixture('use-pg.mjs'), { env: { ...otlp(), OTEL_TRACES_EXPORTER: 'none' } });
-    const names = new Set(receiver.points.map((p) => p.metric));
+    const names = new Set(otlpReceiver.receiver.points.map((p) => p.metric));
     expect(names).toContain('db.client.connection.count');
     expect(names).toContain('db.client.connection.max');
   });

@@ -2,22 +2,16 @@
 // savepoint events), metrics, and hand-written transactions (watchdog, end record, released while open).
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OtlpReceiver } from './support/otlp-receiver.js';
+import { useOtlpReceiver } from './support/otlp-receiver.js';
 import { field, fixture, runNode } from './support/run-node.js';
 
-let receiver: OtlpReceiver;
-let endpoint: string;
-beforeEach(async () => {
-  receiver = new OtlpReceiver();
-  endpoint = await receiver.start();
-});
-afterEach(() => receiver.stop());
+const otlpReceiver = useOtlpReceiver({ beforeEach, afterEach });
 
 describe('transactions under the preload', () => {
   it('exports the transaction span, its events and metrics, and flags hand-written transactions', async () => {
     const run = await runNode(fixture('tx-app.mjs'), {
       env: {
-        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlpReceiver.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
         PGSIGHT_TX_IDLE_MS: '100',
         PGSIGHT_LOG_LEVEL: 'debug',
@@ -26,7 +20,7 @@ describe('transactions under the preload', () => {
     expect(run.stderr).toBe('');
     expect(run.stdout).toContain('done');
 
-    const txSpan = receiver.spans.find((s) => s.name === 'db.transaction transfer');
+    const txSpan = otlpReceiver.receiver.spans.find((s) => s.name === 'db.transaction transfer');
     expect(txSpan?.attributes).toMatchObject({
       'db.system.name': 'postgresql',
       'db.transaction.isolation_level': 'serializable',
@@ -40,7 +34,7 @@ describe('transactions under the preload', () => {
       'db.transaction.retry',
       'db.transaction.savepoint_rollback',
     ]);
-    const children = receiver.spans
+    const children = otlpReceiver.receiver.spans
       .filter((s) => s.parentSpanId === txSpan?.spanId)
       .map((s) => String(s.attributes['db.query.text']));
     expect(children.filter((t) => t.includes('inside_transfer'))).toHaveLength(2);
@@ -64,7 +58,7 @@ describe('transactions under the preload', () => {
     );
     expect(byAction('db.transaction.released_open')).toHaveLength(1);
 
-    const metric = (name: string) => receiver.points.filter((p) => p.metric === name);
+    const metric = (name: string) => otlpReceiver.receiver.points.filter((p) => p.metric === name);
     expect(
       metric('pgsight.db.transactions').find((p) => p.attributes['db.transaction.outcome'] === 'committed')
         ?.value,

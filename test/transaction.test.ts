@@ -393,7 +393,8 @@ describe('retries', () => {
 });
 
 describe('broken connections', () => {
-  it('connection lost after COMMIT was sent: PGSIGHT_ERR_TX_OUTCOME_UNKNOWN, never re-run, client destroyed', async () => {
+  /** A one-connection pool on the test schema, and a second connection to terminate its backend with. */
+  async function poolAndKiller() {
     const local = new pg.Pool({
       connectionString: databaseUrl,
       options: `-c search_path=${db.schema}`,
@@ -401,6 +402,11 @@ describe('broken connections', () => {
     });
     const killer = new pg.Client({ connectionString: databaseUrl });
     await killer.connect();
+    return { local, killer };
+  }
+
+  it('connection lost after COMMIT was sent: PGSIGHT_ERR_TX_OUTCOME_UNKNOWN, never re-run, client destroyed', async () => {
+    const { local, killer } = await poolAndKiller();
     let runs = 0;
     let thrown: unknown;
     try {
@@ -433,13 +439,7 @@ describe('broken connections', () => {
   });
 
   it('a client whose connection broke mid-transaction is destroyed, and the app does not crash', async () => {
-    const local = new pg.Pool({
-      connectionString: databaseUrl,
-      options: `-c search_path=${db.schema}`,
-      max: 1,
-    });
-    const killer = new pg.Client({ connectionString: databaseUrl });
-    await killer.connect();
+    const { local, killer } = await poolAndKiller();
     await expect(
       transaction(local, async (tx) => {
         const { pid } = (await tx.query('SELECT pg_backend_pid() AS pid')).rows[0];

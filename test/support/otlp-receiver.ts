@@ -93,3 +93,17 @@ export class OtlpReceiver {
         }
   }
 }
+
+/** A receiver started before each test of the file and stopped after it. */
+export function useOtlpReceiver(hooks: {
+  beforeEach: (fn: () => Promise<void>) => void;
+  afterEach: (fn: () => Promise<void>) => void;
+}) {
+  const state = { receiver: new OtlpReceiver(), endpoint: '' };
+  hooks.beforeEach(async () => {
+    state.receiver = new OtlpReceiver();
+    state.endpoint = await state.receiver.start();
+  });
+  hooks.afterEach(() => state.receiver.stop());
+  return state;
+}
