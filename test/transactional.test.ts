@@ -1,9 +1,14 @@
 // The @transactional decorator (TC39 standard decorators) and pgsight/testing's helpers.
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestSchema, type TestSchema } from '../src/testing/index.js';
 import { currentTransaction } from '../src/transaction/transaction.js';
 import { transactional } from '../src/transaction/transactional.js';
+import { setWatchdogThresholds } from '../src/transaction/watchdog.js';
+import { captureRecords } from './support/capture-logger.js';
+import { field } from './support/run-node.js';
 
 let db: TestSchema;
 
@@ -12,6 +17,9 @@ beforeAll(async () => {
   await db.pool.query('CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)');
 });
 afterAll(() => db.drop());
+beforeEach(() => {
+  captureRecords(); // keep this file's records out of the test output
+});
 
 class NotesService {
   constructor(readonly pool: pg.Pool) {}
@@ -30,6 +38,16 @@ class NotesService {
     await this.add(body); // nests as a savepoint in this method's transaction
     await currentTransaction().query('INSERT INTO notes (body) VALUES ($1)', [body]);
     throw new Error('changed my mind');
+  }
+}
+
+class SlowService {
+  constructor(readonly pool: pg.Pool) {}
+
+  @transactional({ name: 'slow' })
+  async work(): Promise<void> {
+    await currentTransaction().query('SELECT 1');
+    await sleep(200); // an outbound call inside the transaction
   }
 }
 
@@ -58,6 +76,23 @@ describe('@transactional', () => {
 
   it('takes the database from options.db, and names the transaction after the option or the method', async () => {
     await expect(new ElsewhereService({ primary: db.pool }).name()).resolves.toBe('elsewhere');
+  });
+
+  it("names the app's call site, not the decorator, as where an idle transaction was opened", async () => {
+    const records = captureRecords();
+    setWatchdogThresholds({ warnMs: 0, idleMs: 50 });
+    try {
+      await new SlowService(db.pool).work(); // the opening line
+    } finally {
+      setWatchdogThresholds(undefined);
+    }
+    const idle = records.filter((r) => field(r, 'event.action') === 'db.transaction.idle');
+    expect(idle).toHaveLength(1);
+    const source = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+    expect(field(idle[0], 'log.origin.file.name')).toMatch(/transactional\.test\.ts$/);
+    expect(field(idle[0], 'log.origin.file.line')).toBe(
+      source.findIndex((l) => l.includes('// the opening line')) + 1,
+    );
   });
 
   it('is typed so that misuse does not compile', () => {

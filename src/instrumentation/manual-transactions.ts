@@ -37,8 +37,11 @@ const fields = (client: Tracked) => () => ({
 });
 
 export interface ManualTracker {
-  /** Called for every statement before it is sent; returns the watchdog to notify, if any. */
-  before(client: object, text: string): Watchdog | undefined;
+  /**
+   * Called for every statement before it is sent; returns the watchdog to notify, if any. `calledFrom` is
+   * the query function the app called (the opening location is its caller).
+   */
+  before(client: object, text: string, calledFrom: (...args: never[]) => unknown): Watchdog | undefined;
   /** Called when a statement ended. */
   after(client: object, text: string, error: unknown): void;
 }
@@ -53,7 +56,7 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
     return normalized.operation;
   };
   return {
-    before(client, text) {
+    before(client, text, calledFrom) {
       const c = client as Tracked;
       if (c[PGSIGHT_TX]) return undefined; // transaction() tracks its own
       const open = c[MANUAL];
@@ -62,7 +65,7 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
       if (v === 'BEGIN' || v === 'START') {
         c[MANUAL] = {
           openedAt: performance.now(),
-          watchdog: new Watchdog(fields(c), captureOrigin(this.before)),
+          watchdog: new Watchdog(fields(c), captureOrigin(calledFrom)),
         };
       }
       return undefined;

@@ -90,7 +90,7 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
     const params = Array.isArray(values) ? values : (config as { values?: unknown })?.values;
     let watchdog: ReturnType<ManualTracker['before']>;
     try {
-      watchdog = state.manual?.before(this, text);
+      watchdog = state.manual?.before(this, text, wrapped);
       watchdog?.queryStarted();
     } catch (error) {
       state.onInternalError(error);

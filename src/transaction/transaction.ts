@@ -186,6 +186,20 @@ export function transaction<T>(
   fn: (tx: Transaction) => T | Promise<T>,
   options?: TransactionOptions,
 ): Promise<T> {
+  return startTransaction(db, fn, options, transaction);
+}
+
+/**
+ * `transaction()` for pgsight's own wrappers (the decorator): `calledFrom` is the function the app called,
+ * so the watchdog's recorded origin is the app's call site, not the wrapper's.
+ * @internal
+ */
+export function startTransaction<T>(
+  db: Db,
+  fn: (tx: Transaction) => T | Promise<T>,
+  options: TransactionOptions | undefined,
+  calledFrom: (...args: never[]) => unknown,
+): Promise<T> {
   // Not `async`: every await layer costs a few microtask turns per transaction (bench/transaction.mjs).
   // Bad arguments still surface as a rejected promise, never as a synchronous throw.
   try {
@@ -194,7 +208,7 @@ export function transaction<T>(
     if (opts.signal?.aborted) throw abortError(opts.signal);
     const parent = parentFor(db);
     if (parent) return runSavepoint(parent, fn, opts);
-    return runOutermost(db as pg.Pool | Client, fn, opts, captureOrigin(transaction));
+    return runOutermost(db as pg.Pool | Client, fn, opts, captureOrigin(calledFrom));
   } catch (error) {
     return Promise.reject(error);
   }

@@ -6,7 +6,7 @@
 
 import type { TransactionOptions } from './options.js';
 import type { Db } from './transaction.js';
-import { transaction } from './transaction.js';
+import { startTransaction } from './transaction.js';
 
 type AsyncMethod<This, Args extends unknown[], R> = (this: This, ...args: Args) => Promise<R>;
 
@@ -38,8 +38,9 @@ export function transactional<This>(options: TransactionalOptions<This> = {}) {
   ): AsyncMethod<This, Args, R> => {
     const name = txOptions.name ?? String(context.name);
     const resolved = { ...txOptions, name };
-    return function (this: This, ...args: Args): Promise<R> {
-      return transaction(pick(this), () => method.apply(this, args), resolved);
+    const decorated = function (this: This, ...args: Args): Promise<R> {
+      return startTransaction(pick(this), () => method.apply(this, args), resolved, decorated);
     };
+    return decorated;
   };
 }

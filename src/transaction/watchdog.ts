@@ -18,8 +18,8 @@ export interface Origin {
 /** Capture where a transaction was opened; `above` is the function whose caller is the origin. */
 export function captureOrigin(above: (...args: never[]) => unknown): Origin {
   const origin: Origin = {};
-  // A few frames are enough to reach the app's call site; each extra frame (async ones especially, which V8
-  // finds by walking the await chain) costs measurably on every transaction.
+  // One frame, the app's call site: `above` is the pgsight function the app called, so the next frame is
+  // the app's. More frames would make V8 walk the await chain for async frames, on every transaction.
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = ORIGIN_FRAMES;
   Error.captureStackTrace(origin, above);
@@ -28,7 +28,7 @@ export function captureOrigin(above: (...args: never[]) => unknown): Origin {
 }
 
 /** Frames kept for `code.stacktrace`. */
-const ORIGIN_FRAMES = 4;
+const ORIGIN_FRAMES = 1;
 
 // pgsight's own code (dist/ when installed, src/ under the tests), as URL and as path: frames from here,
 // from Node internals and from pg are not where the app opened its transaction.
