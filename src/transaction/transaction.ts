@@ -11,7 +11,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { context, type Span, trace } from '@opentelemetry/api';
+import { context, isSpanContextValid, type Span, trace } from '@opentelemetry/api';
 import type pg from 'pg';
 import { PgsightError } from '../errors.js';
 import { classifySqlState, sqlStateOf } from '../instrumentation/sqlstate.js';
@@ -25,7 +25,7 @@ import {
   type TransactionInfo,
   type TransactionOutcome,
 } from './telemetry.js';
-import { captureOrigin, Watchdog } from './watchdog.js';
+import { captureOrigin, Watchdog, watchdogEnabled } from './watchdog.js';
 
 type Client = pg.ClientBase & { release?: (err?: Error | boolean) => void; database?: string };
 /** What `transaction()` accepts: a pool, a client, or a running transaction (which then nests). */
@@ -76,27 +76,7 @@ export class Transaction {
   }
 
   /** pg's `query`, on this transaction's client. After an abort, nothing more is sent. */
-  readonly query: pg.ClientBase['query'] = ((...args: unknown[]) => {
-    if (this.signal?.aborted) return Promise.reject(abortError(this.signal));
-    const watchdog = this.watchdog;
-    if (!watchdog) return (this.client.query as (...a: unknown[]) => unknown)(...args);
-    watchdog.queryStarted();
-    const last = args.length - 1;
-    if (typeof args[last] === 'function') {
-      const callback = args[last] as (...a: unknown[]) => unknown;
-      args[last] = (...a: unknown[]) => {
-        watchdog.queryEnded();
-        return callback(...a);
-      };
-      return (this.client.query as (...a: unknown[]) => unknown)(...args);
-    }
-    const result = (this.client.query as (...a: unknown[]) => Promise<unknown>)(...args);
-    result.then(
-      () => watchdog.queryEnded(),
-      () => watchdog.queryEnded(),
-    );
-    return result;
-  }) as never;
+  declare readonly query: pg.ClientBase['query'];
 
   /** Run `hook` once the outermost transaction has committed (once, whatever the retries). */
   afterCommit(hook: Hook): void {
@@ -108,6 +88,31 @@ export class Transaction {
     this.afterRollbackHooks.push(hook);
   }
 }
+
+// A prototype method rather than a per-instance closure: one less allocation per transaction.
+Object.defineProperty(Transaction.prototype, 'query', {
+  value: function query(this: Transaction, ...args: unknown[]) {
+    if (this.signal?.aborted) return Promise.reject(abortError(this.signal));
+    const client = this.client as unknown as { query: (...a: unknown[]) => unknown };
+    const watchdog = this.watchdog;
+    if (!watchdog) return client.query(...args);
+    watchdog.queryStarted();
+    const last = args.length - 1;
+    if (typeof args[last] === 'function') {
+      const callback = args[last] as (...a: unknown[]) => unknown;
+      args[last] = (...a: unknown[]) => {
+        watchdog.queryEnded();
+        return callback(...a);
+      };
+      return client.query(...args);
+    }
+    const result = client.query(...args) as Promise<unknown>;
+    result.then(watchdog.ended, watchdog.ended);
+    return result;
+  },
+  writable: true,
+  configurable: true,
+});
 
 /** The innermost transaction running in this async context, or undefined. */
 export function getCurrentTransaction(): Transaction | undefined {
@@ -294,6 +299,8 @@ function runOutermost<T>(
   };
   const span = startTransactionSpan(info);
   // Everything from here runs in the span's context, so BEGIN, the body's queries and COMMIT are its children.
+  // With no tracer provider the span is a no-op with an invalid context: nothing to put in the context.
+  if (!isSpanContextValid(span.spanContext())) return attempts(db, fn, opts, origin, info, span, startedAt);
   return context.with(trace.setSpan(context.active(), span), () =>
     attempts(db, fn, opts, origin, info, span, startedAt),
   );
@@ -319,16 +326,18 @@ async function attempts<T>(
       broken = true;
     };
     client.on('error', onClientError);
-    const watchdog = new Watchdog(
-      () => ({
-        db: {
-          system: { name: 'postgresql' },
-          namespace: info.namespace,
-          transaction: { name: info.name, attempt },
-        },
-      }),
-      origin,
-    );
+    const watchdog = watchdogEnabled()
+      ? new Watchdog(
+          () => ({
+            db: {
+              system: { name: 'postgresql' },
+              namespace: info.namespace,
+              transaction: { name: info.name, attempt },
+            },
+          }),
+          origin,
+        )
+      : undefined;
     const tx = new Transaction({
       client,
       name: opts.name,

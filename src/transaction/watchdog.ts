@@ -68,6 +68,12 @@ export function watchdogThresholds(): { warnMs: number; idleMs: number } {
   return thresholds;
 }
 
+/** False when both thresholds are 0: transactions then skip the watchdog entirely. */
+export function watchdogEnabled(): boolean {
+  const { warnMs, idleMs } = watchdogThresholds();
+  return warnMs > 0 || idleMs > 0;
+}
+
 /** For tests and for apps that configure in code. */
 export function setWatchdogThresholds(value: { warnMs: number; idleMs: number } | undefined): void {
   thresholds = value;
@@ -104,6 +110,8 @@ export class Watchdog {
   private readonly openedAt = performance.now();
   private lastActivity = this.openedAt;
   private inFlight = 0;
+  /** queryEnded, bound once: handed to every query promise's then(). */
+  readonly ended = () => this.queryEnded();
   private longLogged = false;
   private idleLogged = false;
 
@@ -112,7 +120,6 @@ export class Watchdog {
     private readonly origin: Origin,
   ) {
     const thresholds = watchdogThresholds();
-    if (thresholds.warnMs === 0 && thresholds.idleMs === 0) return;
     open.add(this);
     sweeper ??= setInterval(sweep, sweepPeriodMs(thresholds)).unref();
   }
