@@ -11,6 +11,7 @@ export const errorCodes = {
   PGSIGHT_ERR_TX_OUTCOME_UNKNOWN:
     'The connection was lost after COMMIT was sent: the transaction may or may not have committed. Never retried.',
   PGSIGHT_ERR_TX_ABORTED: "The transaction's AbortSignal fired; the transaction was rolled back.",
+  PGSIGHT_ERR_TRANSPORT_OPTIONS: 'pgsight/transport was given invalid options; every problem is listed.',
   PGSIGHT_ERR_TX_NONE: 'There is no transaction running in this async context.',
 } as const;
 

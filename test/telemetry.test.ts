@@ -135,7 +135,7 @@ describe('guards', () => {
     );
     await writeFile(join(app, 'app.cjs'), "require('pg'); console.log('app ran');\n");
     const run = await runNode(join(app, 'app.cjs'), {
-      args: ['--import', join(root, 'dist', 'register.js')],
+      args: ['--import', join(root, 'dist', 'src', 'register.js')],
       cwd: app,
     });
     expect(run.stdout).toContain('app ran');

@@ -16,7 +16,7 @@ export default async function setup(): Promise<void> {
   } finally {
     await client.end().catch(() => {});
   }
-  if (!existsSync(new URL('../../dist/register.js', import.meta.url))) {
+  if (!existsSync(new URL('../../dist/src/register.js', import.meta.url))) {
     throw new Error('dist/ is missing: run `npm run build` first (npm test does it through pretest).');
   }
 }

@@ -1,0 +1,165 @@
+// A local server that speaks the parts of Elasticsearch's HTTP API the transport and `pgsight setup` use,
+// as the real one does: the product header on every response, `GET /`, and `POST /_bulk` with NDJSON
+// action/document pairs, per-item statuses and errors, 409 for an existing `_id` with `create`, and
+// request-level 429 / 5xx and outages on demand. Documents are kept per index, so tests can count them.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface StoredDoc {
+  index: string;
+  id: string;
+  source: Record<string, unknown>;
+}
+
+export type ItemFault = (
+  doc: Record<string, unknown>,
+  id: string,
+) => { status: number; error: Record<string, unknown> } | undefined;
+
+export class FakeElasticsearch {
+  readonly docs = new Map<string, StoredDoc>();
+  /** Every `_bulk` request's item count, in arrival order. */
+  readonly bulkSizes: number[] = [];
+  /** Creates seen for an id already stored (answered 409). */
+  conflicts = 0;
+  /** Answer every request with this status (429, 503...) while set. */
+  requestStatus: number | undefined;
+  /** Per-item failures, e.g. a mapping error for some documents. */
+  itemFault: ItemFault | undefined;
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(port = 0): Promise<string> {
+    const server = createServer((req, res) => this.handle(req, res));
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    });
+    this.server = server;
+    this.port = (server.address() as AddressInfo).port;
+    return this.url;
+  }
+
+  /** An outage: the port stops answering (connections refused). `start(this.port)` brings it back. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  }
+
+  count(index?: string): number {
+    let n = 0;
+    for (const doc of this.docs.values()) if (!index || doc.index === index) n++;
+    return n;
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'x-elastic-product': 'Elasticsearch',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const path = (req.url ?? '/').split('?')[0];
+      if (this.requestStatus !== undefined) {
+        return this.send(res, this.requestStatus, {
+          error: {
+            type: this.requestStatus === 429 ? 'es_rejected_execution_exception' : 'unavailable',
+            reason: 'injected',
+          },
+          status: this.requestStatus,
+        });
+      }
+      if (req.method === 'GET' && path === '/') {
+        return this.send(res, 200, {
+          name: 'fake',
+          cluster_name: 'fake',
+          version: { number: '8.15.0', build_flavor: 'default' },
+          tagline: 'You Know, for Search',
+        });
+      }
+      if (req.method === 'HEAD' && path === '/') return this.send(res, 200, {});
+      if (
+        (req.method === 'POST' || req.method === 'PUT') &&
+        (path === '/_bulk' || path?.endsWith('/_bulk'))
+      ) {
+        return this.bulk(body, res);
+      }
+      this.send(res, 404, {
+        error: { type: 'not_found', reason: `no handler for ${req.method} ${path}` },
+        status: 404,
+      });
+    });
+  }
+
+  private bulk(body: string, res: ServerResponse): void {
+    const lines = body.split('\n').filter((l) => l.length > 0);
+    const items: Record<string, unknown>[] = [];
+    let errors = false;
+    for (let i = 0; i < lines.length; i += 2) {
+      let action: Record<string, { _index?: string; _id?: string }>;
+      let doc: Record<string, unknown>;
+      try {
+        action = JSON.parse(lines[i] as string);
+        doc = JSON.parse(lines[i + 1] as string);
+      } catch {
+        return this.send(res, 400, {
+          error: { type: 'x_content_parse_exception', reason: 'malformed bulk body' },
+          status: 400,
+        });
+      }
+      const [op, meta] = Object.entries(action)[0] as [string, { _index?: string; _id?: string }];
+      const index = meta._index ?? 'unknown';
+      const id = meta._id ?? `auto-${this.docs.size}-${i}`;
+      const key = `${index}/${id}`;
+      let status = 201;
+      let error: Record<string, unknown> | undefined;
+      if (op !== 'create' && index.startsWith('logs-')) {
+        status = 400;
+        error = {
+          type: 'illegal_argument_exception',
+          reason: `only write ops with an op_type of create are allowed in data streams`,
+        };
+      } else if (typeof doc['@timestamp'] !== 'string') {
+        status = 400;
+        error = {
+          type: 'illegal_argument_exception',
+          reason: 'data stream timestamp field [@timestamp] is missing',
+        };
+      } else {
+        const fault = this.itemFault?.(doc, id);
+        if (fault) ({ status, error } = fault);
+        else if (this.docs.has(key)) {
+          status = 409;
+          this.conflicts++;
+          error = {
+            type: 'version_conflict_engine_exception',
+            reason: `[${id}]: version conflict, document already exists`,
+          };
+        } else this.docs.set(key, { index, id, source: doc });
+      }
+      if (status >= 300) errors = true;
+      items.push({ [op]: { _index: index, _id: id, status, ...(error ? { error } : {}) } });
+    }
+    this.bulkSizes.push(items.length);
+    this.send(res, 200, { took: 1, errors, items });
+  }
+}

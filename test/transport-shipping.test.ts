@@ -1,0 +1,236 @@
+// pgsight/transport shipping, as apps run it: child processes logging through pino.transport into a local
+// Elasticsearch-compatible server and a TCP json_lines server, with outages, faults and kills.
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeElasticsearch } from './support/es-server.js';
+import { LineServer } from './support/line-server.js';
+import { fixture, runNode } from './support/run-node.js';
+
+const servers: { stop(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+
+async function elasticsearch(): Promise<FakeElasticsearch> {
+  const es = new FakeElasticsearch();
+  await es.start();
+  servers.push(es);
+  return es;
+}
+
+const until = async (check: () => boolean, timeoutMs = 15_000) => {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+
+const spoolLines = (dir: string) => {
+  let n = 0;
+  const walk = (d: string) => {
+    if (!existsSync(d)) return;
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(join(d, entry.name));
+      else if (entry.name.endsWith('.ndjson') && entry.name !== 'dead-letter.ndjson')
+        n += readFileSync(join(d, entry.name), 'utf8').split('\n').filter(Boolean).length;
+    }
+  };
+  walk(dir);
+  return n;
+};
+
+const esOptions = (es: FakeElasticsearch, spoolDir: string, extra: Record<string, unknown> = {}) => ({
+  outputs: [
+    {
+      type: 'elasticsearch',
+      node: es.url,
+      dataStream: 'logs-burst-test',
+      spoolDir,
+      flushIntervalMs: 100,
+      retry: { baseMs: 20, maxMs: 200 },
+      ...extra,
+    },
+  ],
+  statusIntervalMs: 0,
+});
+
+const runsOf = (es: FakeElasticsearch) =>
+  [...es.docs.values()].map((d) => d.source as { n: number; run: string });
+
+describe('Elasticsearch output', () => {
+  it('an outage during a burst: every line arrives, exactly once, after recovery', async () => {
+    const es = await elasticsearch();
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    const lines = 3000;
+    const child = runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: {
+        TRANSPORT_OPTIONS: JSON.stringify(esOptions(es, spoolDir)),
+        LINES: String(lines),
+        PAUSE_EVERY: '100',
+        PAUSE_MS: '20',
+        RUN: 'outage',
+      },
+    });
+    await until(() => es.count() > 200);
+    const port = es.port;
+    await es.stop(); // down mid-burst
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await es.start(port); // back
+    const run = await child;
+    expect(run.code).toBe(0);
+    const ns = runsOf(es).map((d) => d.n);
+    expect(ns).toHaveLength(lines);
+    expect(new Set(ns).size).toBe(lines);
+    expect(run.stderr).toMatch(/pgsight\/transport: received=3000 .*dropped=0/);
+    expect(spoolLines(spoolDir)).toBe(0); // replayed and released
+  });
+
+  it('429 and 503 on the request are retried until they succeed, never dropped', async () => {
+    const es = await elasticsearch();
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    es.requestStatus = 429;
+    setTimeout(() => {
+      es.requestStatus = 503;
+    }, 300);
+    setTimeout(() => {
+      es.requestStatus = undefined;
+    }, 700);
+    const run = await runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: { TRANSPORT_OPTIONS: JSON.stringify(esOptions(es, spoolDir)), LINES: '500', RUN: 'throttled' },
+    });
+    expect(run.code).toBe(0);
+    expect(new Set(runsOf(es).map((d) => d.n)).size).toBe(500);
+    expect(es.count()).toBe(500);
+  });
+
+  it('per-item 429s are re-sent; a mapping error goes to the dead-letter file with its reason', async () => {
+    const es = await elasticsearch();
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    const throttledOnce = new Set<string>();
+    es.itemFault = (doc, id) => {
+      const n = (doc as { n: number }).n;
+      if (n % 100 === 7)
+        return {
+          status: 400,
+          error: {
+            type: 'document_parsing_exception',
+            reason: '[order.id] failed to parse field of type date',
+          },
+        };
+      if (n % 10 === 3 && !throttledOnce.has(id)) {
+        throttledOnce.add(id);
+        return { status: 429, error: { type: 'es_rejected_execution_exception', reason: 'queue full' } };
+      }
+      return undefined;
+    };
+    const run = await runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: { TRANSPORT_OPTIONS: JSON.stringify(esOptions(es, spoolDir)), LINES: '1000', RUN: 'faults' },
+    });
+    expect(run.code).toBe(0);
+    expect(es.count()).toBe(990);
+    const deadLetters = readFileSync(join(spoolDir, 'logs-burst-test', 'dead-letter.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(deadLetters.map((d) => d.document.n).sort((a, b) => a - b)).toEqual([
+      7, 107, 207, 307, 407, 507, 607, 707, 807, 907,
+    ]);
+    expect(deadLetters[0]).toMatchObject({
+      status: 400,
+      reason: { type: 'document_parsing_exception' },
+      index: 'logs-burst-test',
+    });
+    expect(run.stderr).toMatch(/dead_lettered=10 dropped=0/);
+  });
+
+  it('killed mid-burst while Elasticsearch is down: the next start replays the spool, in order, without duplicates', async () => {
+    const es = await elasticsearch();
+    const port = es.port;
+    await es.stop();
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    const options = JSON.stringify(esOptions(es, spoolDir));
+    let app: import('node:child_process').ChildProcess | undefined;
+    const first = runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: { TRANSPORT_OPTIONS: options, LINES: '2000', HOLD: '1', RUN: 'killed' },
+      onLine: (line, child) => {
+        if (line === 'logged') app = child;
+      },
+    });
+    await until(() => app !== undefined && spoolLines(spoolDir) >= 2000);
+    const killedAt = spoolLines(spoolDir);
+    // SIGKILL: no exit handler, no flush. What was spooled must survive.
+    app?.kill('SIGKILL');
+    const killed = await first;
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killedAt).toBe(2000);
+
+    await es.start(port);
+    const second = await runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: { TRANSPORT_OPTIONS: options, LINES: '10', RUN: 'restart' },
+    });
+    expect(second.code).toBe(0);
+    const docs = runsOf(es);
+    const killedRun = docs.filter((d) => d.run === 'killed').map((d) => d.n);
+    expect(killedRun).toHaveLength(2000);
+    expect(new Set(killedRun).size).toBe(2000);
+    expect(docs.filter((d) => d.run === 'restart')).toHaveLength(10);
+    // Replayed in order: the spooled run arrived before the new run's lines.
+    const order = [...es.docs.values()].map((d) => (d.source as { run: string }).run);
+    expect(order.lastIndexOf('killed')).toBeLessThan(order.indexOf('restart'));
+    expect(spoolLines(spoolDir)).toBe(0);
+  });
+});
+
+describe('Logstash output', () => {
+  it('ships json_lines over TCP, and spools and replays across a Logstash restart', async () => {
+    const logstash = new LineServer();
+    await logstash.start();
+    servers.push(logstash);
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    const options = {
+      outputs: [
+        {
+          type: 'logstash',
+          host: '127.0.0.1',
+          port: logstash.port,
+          spoolDir,
+          retry: { baseMs: 20, maxMs: 100 },
+        },
+      ],
+      statusIntervalMs: 0,
+    };
+    const child = runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: {
+        TRANSPORT_OPTIONS: JSON.stringify(options),
+        LINES: '2000',
+        PAUSE_EVERY: '100',
+        PAUSE_MS: '20',
+        RUN: 'tcp',
+      },
+    });
+    await until(() => logstash.lines.length > 200);
+    const port = logstash.port;
+    await logstash.stop();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await logstash.start(port);
+    const run = await child;
+    expect(run.code).toBe(0);
+    // At least once: every line arrived; lines re-sent after the reconnect share their event.id.
+    const docs = logstash.lines.map((l) => JSON.parse(l) as { n: number; event: { id: string } });
+    expect(new Set(docs.map((d) => d.n)).size).toBe(2000);
+    expect(new Set(docs.map((d) => d.event.id)).size).toBe(2000);
+    expect(JSON.parse(logstash.lines[0] as string)).toMatchObject({
+      'log.level': 'info',
+      message: expect.stringMatching(/^line \d+ of tcp$/),
+    });
+  });
+});

@@ -1,0 +1,295 @@
+/**
+ * pino record → ECS 8.x document (https://www.elastic.co/guide/en/ecs/current/ecs-field-reference.html,
+ * https://github.com/elastic/ecs-logging/blob/main/spec/spec.json). `@timestamp` comes first; `log.level`
+ * and `ecs.version` are top-level dotted keys as the ECS logging spec asks; everything else is nested.
+ *
+ * Shapes Elasticsearch would reject are never produced: a user field that collides with an ECS field set in
+ * an incompatible shape (`host: "web-1"` where ECS has the `host` object) is moved under `pino.*`, not dropped.
+ */
+
+export const ECS_VERSION = '8.11.0';
+
+export interface PinoConfig {
+  /** pino's level labels by number, custom levels included (sent by pino to the transport). */
+  levels: { labels: Record<number, string> };
+  messageKey: string;
+  errorKey: string;
+}
+
+export const defaultPinoConfig: PinoConfig = {
+  levels: { labels: { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' } },
+  messageKey: 'msg',
+  errorKey: 'err',
+};
+
+export interface ServiceFields {
+  name: string;
+  version?: string | undefined;
+  environment?: string | undefined;
+}
+
+export interface EcsOptions {
+  service: ServiceFields;
+  /** `event.dataset`; for a data stream it must equal the stream's dataset. */
+  dataset: string;
+}
+
+/** ECS field sets whose top-level key is an object. A non-object user value there moves to `pino.<key>`. */
+const ECS_OBJECTS = new Set([
+  'agent',
+  'client',
+  'cloud',
+  'code',
+  'container',
+  'data_stream',
+  'destination',
+  'device',
+  'dns',
+  'email',
+  'error',
+  'event',
+  'faas',
+  'file',
+  'geo',
+  'group',
+  'host',
+  'http',
+  'interface',
+  'log',
+  'network',
+  'observer',
+  'orchestrator',
+  'organization',
+  'package',
+  'process',
+  'registry',
+  'related',
+  'rule',
+  'server',
+  'service',
+  'source',
+  'span',
+  'threat',
+  'tls',
+  'trace',
+  'transaction',
+  'url',
+  'user',
+  'user_agent',
+  'vulnerability',
+  'db',
+  'labels',
+]);
+
+/** Headers worth keeping; everything else (cookies, authorization, custom tokens) is dropped. */
+const HEADER_ALLOW = new Set([
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'cache-control',
+  'content-encoding',
+  'content-length',
+  'content-type',
+  'host',
+  'origin',
+  'referer',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-request-id',
+  'traceparent',
+  'location',
+  'etag',
+  'retry-after',
+]);
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function allowHeaders(headers: unknown): Json | undefined {
+  if (!isObject(headers)) return undefined;
+  const kept: Json = {};
+  let any = false;
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (HEADER_ALLOW.has(lower)) {
+      kept[lower] = value;
+      any = true;
+    }
+  }
+  return any ? kept : undefined;
+}
+
+/** Deep-merge `extra` into `target`; a leaf of `extra` that would overwrite a different value goes to `moved`. */
+function mergeInto(target: Json, extra: Json, path: string, moved: Json): void {
+  for (const [key, value] of Object.entries(extra)) {
+    const existing = target[key];
+    if (existing === undefined) target[key] = value;
+    else if (isObject(existing) && isObject(value)) mergeInto(existing, value, `${path}.${key}`, moved);
+    else if (existing !== value) moved[`${path}.${key}`] = value;
+  }
+}
+
+function errorFields(err: unknown): Json | undefined {
+  if (err === null || err === undefined) return undefined;
+  if (typeof err !== 'object') return { message: String(err) };
+  const e = err as Json;
+  const out: Json = {};
+  const type = e.type ?? e.name ?? (e.constructor as { name?: string } | undefined)?.name;
+  if (typeof type === 'string' && type !== 'Object') out.type = type;
+  if (e.message !== undefined) out.message = String(e.message);
+  // pino-std-serializers already appends the cause chain ("caused by: ...") to `stack`.
+  let stack =
+    typeof e.stack === 'string' ? e.stack : typeof e.stack_trace === 'string' ? e.stack_trace : undefined;
+  let cause = e.cause;
+  for (let depth = 0; stack !== undefined && isObject(cause) && depth < 8; depth++) {
+    const causeStack = typeof cause.stack === 'string' ? cause.stack : undefined;
+    if (causeStack && !stack.includes(causeStack)) stack += `\ncaused by: ${causeStack}`;
+    cause = cause.cause;
+  }
+  if (stack !== undefined) out.stack_trace = stack;
+  if (typeof e.code === 'string' || typeof e.code === 'number') out.code = String(e.code);
+  if (typeof e.id === 'string') out.id = e.id;
+  return out;
+}
+
+function requestFields(req: Json, doc: Json): void {
+  const http = (doc.http ??= {}) as Json;
+  const request: Json = {};
+  if (req.id !== undefined) request.id = String(req.id);
+  if (typeof req.method === 'string') request.method = req.method;
+  const headers = isObject(req.headers) ? req.headers : {};
+  const length = headers['content-length'];
+  if (length !== undefined && Number.isFinite(Number(length))) request.body = { bytes: Number(length) };
+  const kept = allowHeaders(headers);
+  if (kept) request.headers = kept;
+  http.request = request;
+  if (typeof req.url === 'string') {
+    const q = req.url.indexOf('?');
+    doc.url = {
+      original: req.url,
+      path: q === -1 ? req.url : req.url.slice(0, q),
+      ...(q === -1 ? {} : { query: req.url.slice(q + 1) }),
+    };
+  }
+  if (typeof req.remoteAddress === 'string') {
+    doc.client = {
+      ip: req.remoteAddress.replace(/^::ffff:/, ''),
+      address: req.remoteAddress,
+      ...(typeof req.remotePort === 'number' ? { port: req.remotePort } : {}),
+    };
+  }
+  const agent = headers['user-agent'];
+  if (typeof agent === 'string') doc.user_agent = { original: agent };
+}
+
+function responseFields(res: Json, doc: Json): void {
+  const http = (doc.http ??= {}) as Json;
+  const response: Json = {};
+  if (typeof res.statusCode === 'number') response.status_code = res.statusCode;
+  const headers = isObject(res.headers) ? res.headers : {};
+  const length = headers['content-length'];
+  if (length !== undefined && Number.isFinite(Number(length))) response.body = { bytes: Number(length) };
+  const kept = allowHeaders(headers);
+  if (kept) response.headers = kept;
+  http.response = response;
+}
+
+/** Map one parsed pino record to an ECS document. */
+export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json {
+  const doc: Json = {};
+  const moved: Json = {};
+  const time = record['@timestamp'] ?? record.time;
+  doc['@timestamp'] =
+    typeof time === 'number'
+      ? new Date(time).toISOString()
+      : typeof time === 'string'
+        ? time
+        : new Date().toISOString();
+  const level = record['log.level'] ?? record.level;
+  doc['log.level'] =
+    typeof level === 'number' ? (pino.levels.labels[level] ?? String(level)) : String(level ?? 'info');
+  const message = record[pino.messageKey] ?? record.message;
+  if (message !== undefined) doc.message = typeof message === 'string' ? message : JSON.stringify(message);
+  doc['ecs.version'] = ECS_VERSION;
+
+  const service: Json = { name: options.service.name };
+  if (options.service.version) service.version = options.service.version;
+  if (options.service.environment) service.environment = options.service.environment;
+  doc.service = service;
+  doc.event = { dataset: options.dataset };
+  if (typeof record.pid === 'number') doc.process = { pid: record.pid };
+  if (typeof record.hostname === 'string') doc.host = { hostname: record.hostname };
+  if (typeof record.name === 'string') doc.log = { logger: record.name };
+
+  const traceId = record.trace_id ?? record.traceId;
+  const spanId = record.span_id ?? record.spanId;
+  if (typeof traceId === 'string') doc.trace = { id: traceId };
+  if (typeof spanId === 'string') doc.span = { id: spanId };
+
+  // pino's `err` (pino-std-serializers shape), or an `error` object (already ECS-shaped from pgsight's logger).
+  const errorKey =
+    record[pino.errorKey] !== undefined ? pino.errorKey : isObject(record.error) ? 'error' : undefined;
+  const err = errorKey === undefined ? undefined : record[errorKey];
+  const errorDoc = errorFields(err);
+  if (errorDoc) doc.error = errorDoc;
+  if (isObject(record.req)) requestFields(record.req, doc);
+  if (isObject(record.res)) responseFields(record.res, doc);
+  if (typeof record.responseTime === 'number')
+    (doc.event as Json).duration = Math.round(record.responseTime * 1e6);
+
+  const handled = new Set([
+    'time',
+    '@timestamp',
+    'level',
+    'log.level',
+    pino.messageKey,
+    'message',
+    'ecs.version',
+    'pid',
+    'hostname',
+    'name',
+    'trace_id',
+    'span_id',
+    'trace_flags',
+    'traceId',
+    'spanId',
+    'traceFlags',
+    pino.errorKey,
+    'req',
+    'res',
+    'responseTime',
+    'v',
+  ]);
+  if (errorKey) handled.add(errorKey);
+  for (const [key, value] of Object.entries(record)) {
+    if (handled.has(key) || value === undefined) continue;
+    if (key.includes('.')) {
+      // Dotted keys (pgsight's own `log.level` style, or user `user.id`) are kept as they are.
+      if (!(key in doc)) doc[key] = value;
+      continue;
+    }
+    const existing = doc[key];
+    if (ECS_OBJECTS.has(key)) {
+      if (!isObject(value)) moved[key] = value;
+      else if (existing === undefined) doc[key] = value;
+      else if (isObject(existing)) mergeInto(existing, value, key, moved);
+      else moved[key] = value;
+    } else if (existing === undefined) doc[key] = value;
+    else moved[key] = value;
+  }
+  if (Object.keys(moved).length > 0) doc.pino = { ...(isObject(doc.pino) ? doc.pino : {}), ...moved };
+  return doc;
+}
+
+/** A line that is not JSON, kept as the message of a record that says so. */
+export function unparsedLine(line: string, options: EcsOptions): Json {
+  return {
+    '@timestamp': new Date().toISOString(),
+    'log.level': 'info',
+    message: line,
+    'ecs.version': ECS_VERSION,
+    service: { name: options.service.name },
+    event: { dataset: options.dataset, kind: 'event', original: line },
+    tags: ['pgsight_unparsed_line'],
+  };
+}

@@ -1,0 +1,222 @@
+/**
+ * `pgsight/transport`: one pino transport that parses each line once, redacts it, maps it to ECS, then fans
+ * it out to every output, so no output ever sees an unredacted record (pino's multi-target mode would hand
+ * each target the raw line).
+ *
+ *   app thread: pino serializes ──(thread-stream)──▶ worker: parse → redact → ECS → id ─┬▶ stdout / file
+ *                                                                                     ├▶ Elasticsearch _bulk
+ *                                                                                     └▶ Logstash json_lines
+ *
+ * Shipping trouble never becomes an 'error' on the stream (that would kill pino's worker and every later log
+ * call): it shows in counters, a periodic status line on stderr, and a final summary.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
+import { workerData } from 'node:worker_threads';
+import build from 'pino-abstract-transport';
+import { loadConfig } from '../src/config.js';
+import { PgsightError } from '../src/errors.js';
+import { defaultPinoConfig, type PinoConfig, toEcs, unparsedLine } from './ecs.js';
+import { createElasticsearchOutput, type ElasticsearchOutputOptions } from './outputs/elasticsearch.js';
+import { createLogstashOutput, type LogstashOutputOptions } from './outputs/logstash.js';
+import { emptyStats, type Output, type OutputStats } from './outputs/output.js';
+import { createStreamOutput, type StreamOutputOptions } from './outputs/stream.js';
+import { createRedactor, type RedactOptions } from './redact.js';
+
+export type OutputOptions = StreamOutputOptions | ElasticsearchOutputOptions | LogstashOutputOptions;
+
+export interface TransportOptions {
+  /** `service.*` of every document. @default from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES / package.json / NODE_ENV */
+  service?: { name?: string; version?: string; environment?: string };
+  /** Added to the built-in redaction lists. */
+  redact?: RedactOptions;
+  /** @default [{ type: 'stdout' }] */
+  outputs?: OutputOptions[];
+  /** Interval of the status line on stderr (ms); 0 turns it off. The final summary is always written. @default 60000 */
+  statusIntervalMs?: number;
+  /** Time the close (at logger end / process exit) may take before what is left is spooled (ms). @default 8000 */
+  closeTimeoutMs?: number;
+}
+
+const UNPARSED = Symbol('pgsight.unparsed');
+
+/** Straight to fd 2: a worker's process.stderr goes through the main thread, which may already be exiting. */
+function writeStderr(line: string): void {
+  try {
+    writeSync(2, line);
+  } catch {
+    // stderr closed: nothing else to tell
+  }
+}
+const DATA_STREAM = /^logs-([^-]+)-([^-]+)$/;
+
+function invalid(problems: string[]): never {
+  throw new PgsightError(
+    'PGSIGHT_ERR_TRANSPORT_OPTIONS',
+    `pgsight/transport: invalid options: ${problems.join('; ')}`,
+    {
+      details: problems,
+    },
+  );
+}
+
+/** Dataset names may not contain '-' (data stream naming scheme); other odd characters become '_'. */
+const datasetOf = (name: string) =>
+  name
+    .toLowerCase()
+    .replace(/[^a-z0-9_.]/g, '_')
+    .slice(0, 100) || 'app';
+
+function validate(options: TransportOptions): void {
+  const problems: string[] = [];
+  const outputs = options.outputs ?? [{ type: 'stdout' }];
+  if (!Array.isArray(outputs) || outputs.length === 0) problems.push('outputs must be a non-empty array');
+  else
+    outputs.forEach((o, i) => {
+      const at = `outputs[${i}]`;
+      if (!o || typeof o !== 'object') return problems.push(`${at} must be an object`);
+      if (o.type === 'file' && (typeof o.path !== 'string' || o.path === ''))
+        problems.push(`${at}.path must be a file path`);
+      else if (o.type === 'elasticsearch') {
+        if (typeof o.node !== 'string' || !/^https?:\/\//.test(o.node))
+          problems.push(`${at}.node must be an http(s) URL, got ${JSON.stringify(o.node)}`);
+        if (o.dataStream !== undefined && !DATA_STREAM.test(o.dataStream))
+          problems.push(
+            `${at}.dataStream must be logs-<dataset>-<namespace> with no '-' inside either, got ${JSON.stringify(o.dataStream)}`,
+          );
+      } else if (o.type === 'logstash') {
+        if (typeof o.host !== 'string' || o.host === '') problems.push(`${at}.host must be a host name`);
+        if (!Number.isInteger(o.port) || o.port <= 0 || o.port > 65535)
+          problems.push(`${at}.port must be a TCP port, got ${JSON.stringify(o.port)}`);
+      } else if (o.type !== 'stdout' && o.type !== 'stderr' && o.type !== 'file')
+        problems.push(
+          `${at}.type must be stdout, stderr, file, elasticsearch or logstash, got ${JSON.stringify((o as { type: unknown }).type)}`,
+        );
+    });
+  for (const source of options.redact?.patterns ?? []) {
+    try {
+      new RegExp(source);
+    } catch (error) {
+      problems.push(
+        `redact.patterns: ${JSON.stringify(source)} is not a regular expression (${(error as Error).message})`,
+      );
+    }
+  }
+  if (problems.length > 0) invalid(problems);
+}
+
+export interface TransportStats extends OutputStats {
+  received: number;
+  unparsed: number;
+}
+
+function summary(stats: TransportStats, outputs: Output[]): string {
+  const per = outputs.map((o) => `${o.name}: ${JSON.stringify(o.stats)}`).join('; ');
+  return `pgsight/transport: received=${stats.received} shipped=${stats.shipped} retried=${stats.retried} spooled=${stats.spooled} dead_lettered=${stats.deadLettered} dropped=${stats.dropped} unparsed=${stats.unparsed} (${per})\n`;
+}
+
+function totals(received: number, unparsed: number, outputs: Output[]): TransportStats {
+  const total: TransportStats = { ...emptyStats(), received, unparsed };
+  for (const o of outputs) {
+    total.shipped += o.stats.shipped;
+    total.retried += o.stats.retried;
+    total.spooled += o.stats.spooled;
+    total.deadLettered += o.stats.deadLettered;
+    total.dropped += o.stats.dropped;
+  }
+  return total;
+}
+
+export default async function pgsightTransport(options: TransportOptions = {}) {
+  validate(options);
+  const config = loadConfig({ onProblem: () => {} });
+  const service = {
+    name: options.service?.name ?? config.service.name,
+    version: options.service?.version ?? config.service.version,
+    environment: options.service?.environment ?? config.service.environment,
+  };
+  const outputOptions = options.outputs ?? [{ type: 'stdout' as const }];
+  const es = outputOptions.find((o): o is ElasticsearchOutputOptions => o.type === 'elasticsearch');
+  const dataset = es?.dataStream ? (DATA_STREAM.exec(es.dataStream)?.[1] as string) : datasetOf(service.name);
+  const ecs = { service, dataset };
+  const redact = createRedactor(options.redact);
+  const outputs: Output[] = outputOptions.map((o) => {
+    if (o.type === 'elasticsearch') return createElasticsearchOutput(o, `logs-${dataset}-default`);
+    if (o.type === 'logstash') return createLogstashOutput(o);
+    return createStreamOutput(o);
+  });
+
+  // Ids: this transport instance's random prefix and a sequence. Stable across retries and spool replays of
+  // one record; two identical records get two ids.
+  const prefix = `${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
+  let seq = 0;
+  let received = 0;
+  let unparsed = 0;
+  let pino: PinoConfig = defaultPinoConfig;
+
+  const statusIntervalMs = options.statusIntervalMs ?? 60_000;
+  let lastStatus = '';
+  const status =
+    statusIntervalMs > 0
+      ? setInterval(() => {
+          const line = summary(totals(received, unparsed, outputs), outputs);
+          if (line !== lastStatus) writeStderr(line);
+          lastStatus = line;
+        }, statusIntervalMs).unref()
+      : undefined;
+
+  const closeTimeoutMs = options.closeTimeoutMs ?? 8000;
+  const pinoWillSendConfig = Boolean(
+    (workerData as { workerData?: { pinoWillSendConfig?: boolean } } | undefined)?.workerData
+      ?.pinoWillSendConfig,
+  );
+
+  /** parse (done by the stream) → ECS → id → redact → JSON. Never throws: a record always ships. */
+  const serialize = (record: Record<string | symbol, unknown>, id: string): string => {
+    let doc: Record<string, unknown>;
+    try {
+      if (record[UNPARSED] !== undefined) {
+        unparsed++;
+        doc = unparsedLine(String(record[UNPARSED]), ecs);
+      } else doc = toEcs(record as Record<string, unknown>, pino, ecs);
+    } catch (error) {
+      unparsed++;
+      doc = unparsedLine(`pgsight/transport could not map a record: ${String(error)}`, ecs);
+    }
+    // event.id: the document's id everywhere (Elasticsearch _id, the Logstash dedup key, files).
+    (doc.event as Record<string, unknown>).id = id;
+    return JSON.stringify(redact(doc));
+  };
+
+  const stream = await build(
+    async (source) => {
+      const src = source as unknown as AsyncIterable<Record<string | symbol, unknown>> & Partial<PinoConfig>;
+      if (src.levels && src.messageKey)
+        pino = { levels: src.levels, messageKey: src.messageKey, errorKey: src.errorKey ?? 'err' };
+      for await (const record of src) {
+        received++;
+        const id = `${prefix}-${(seq++).toString(36)}`;
+        const json = serialize(record, id);
+        for (const output of outputs) output.write(id, json);
+      }
+    },
+    {
+      expectPinoConfig: pinoWillSendConfig,
+      parseLine: (line: string) => {
+        try {
+          const value = JSON.parse(line);
+          if (value !== null && typeof value === 'object') return value;
+        } catch {
+          // not JSON: kept below
+        }
+        return { [UNPARSED]: line };
+      },
+      async close() {
+        if (status) clearInterval(status);
+        await Promise.all(outputs.map((o) => o.close(closeTimeoutMs)));
+        writeStderr(summary(totals(received, unparsed, outputs), outputs));
+      },
+    },
+  );
+  return stream;
+}

@@ -1,0 +1,287 @@
+/**
+ * Elasticsearch output: `create` actions into a data stream through the official client's bulk API.
+ *
+ *   write ─▶ queue (bounded bytes) ─▶ batch (flushBytes, or flushIntervalMs after its first line: a deadline,
+ *            │                        not a debounce) ─▶ _bulk, at most `concurrency` in flight
+ *            │                                             ├ item 2xx: stored · 409: stored before (same id)
+ *            │                                             ├ item 429/5xx: re-sent after backoff with full jitter
+ *            │                                             └ item other 4xx: dead-letter file, with the reason
+ *            └─ request failed (down, 429/5xx, timeout) ─▶ outage: batch + queue to the disk spool; probe with
+ *               backoff; when it answers, replay the spool in order, then go back to live batching
+ *
+ * Every document carries an id fixed when the record entered the transport, so retries and replays (after a
+ * restart too) can never store it twice, while two identical records logged twice get two ids.
+ * Why not the client's bulk helper: it drops a batch when a request fails and aborts for good when the
+ * cluster is down (elastic/elasticsearch-js helpers.ts); this output must retry and spool instead.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Client } from '@elastic/elasticsearch';
+import { Spool, type SpoolEntry } from '../spool.js';
+import { backoffMs, emptyStats, type Output, sleep } from './output.js';
+
+export interface ElasticsearchOutputOptions {
+  type: 'elasticsearch';
+  /** @example 'http://127.0.0.1:9200' */
+  node: string;
+  /** `logs-<dataset>-<namespace>`. @default 'logs-<service name>-default' */
+  dataStream?: string;
+  auth?: { apiKey: string } | { username: string; password: string };
+  /** Where undeliverable documents wait. @default '.pgsight-spool' */
+  spoolDir?: string;
+  /** Spool bound (bytes); beyond it new documents are dropped and counted. @default 268435456 (256 MiB) */
+  maxSpoolBytes?: number;
+  /** Dead-letter NDJSON file. @default '<spoolDir>/<dataStream>/dead-letter.ndjson' */
+  deadLetterPath?: string;
+  /** A batch is sent once it holds this many bytes. @default 1048576 (1 MiB) */
+  flushBytes?: number;
+  /** ...or this long after its first document arrived (ms). @default 1000 */
+  flushIntervalMs?: number;
+  /** Bulk requests in flight at once. @default 2 */
+  concurrency?: number;
+  /** In-memory queue bound (bytes); beyond it documents go to the spool. @default 16777216 (16 MiB) */
+  maxQueueBytes?: number;
+  /** Per-request timeout (ms). @default 30000 */
+  requestTimeoutMs?: number;
+  /** Backoff between retries (ms). @default { baseMs: 100, maxMs: 30000 } */
+  retry?: { baseMs?: number; maxMs?: number };
+}
+
+interface Entry extends SpoolEntry {
+  bytes: number;
+}
+
+const RETRYABLE = (status: number) => status === 429 || status >= 500;
+
+class RequestFailed extends Error {}
+export function createElasticsearchOutput(
+  options: ElasticsearchOutputOptions,
+  defaultDataStream: string,
+): Output {
+  const stats = emptyStats();
+  const dataStream = options.dataStream ?? defaultDataStream;
+  const spoolDir = join(options.spoolDir ?? '.pgsight-spool', dataStream);
+  const spool = new Spool(spoolDir, options.maxSpoolBytes ?? 256 * 1024 * 1024);
+  const deadLetterPath = options.deadLetterPath ?? join(spoolDir, 'dead-letter.ndjson');
+  const flushBytes = options.flushBytes ?? 1024 * 1024;
+  const flushIntervalMs = options.flushIntervalMs ?? 1000;
+  const concurrency = options.concurrency ?? 2;
+  const maxQueueBytes = options.maxQueueBytes ?? 16 * 1024 * 1024;
+  const baseMs = options.retry?.baseMs ?? 100;
+  const maxMs = options.retry?.maxMs ?? 30_000;
+  const client = new Client({
+    node: options.node,
+    ...(options.auth ? { auth: options.auth } : {}),
+    // Retries are this output's: the client's own would re-send whole requests and then give up.
+    maxRetries: 0,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+  });
+  const action = (id: string) =>
+    `{"create":{"_index":${JSON.stringify(dataStream)},"_id":${JSON.stringify(id)}}}`;
+
+  let queue: Entry[] = [];
+  let queueBytes = 0;
+  let deadline: NodeJS.Timeout | undefined;
+  let inFlight = 0;
+  const inFlightBatches = new Set<Entry[]>();
+  const idle: (() => void)[] = [];
+  let outage = !spool.empty; // documents left from a previous run are replayed before anything new
+  let recovering: Promise<void> | undefined;
+  /** Set when the close deadline passed: no more sending, what is left stays in the spool. */
+  let stopped = false;
+  let closing = false;
+
+  stats.spooled = 0;
+
+  const settle = () => {
+    if (inFlight === 0 && queue.length === 0 && !recovering && (spool.empty || stopped))
+      for (const resolve of idle.splice(0)) resolve();
+  };
+
+  function deadLetter(entry: Entry | SpoolEntry, status: number, error: unknown): void {
+    stats.deadLettered++;
+    try {
+      mkdirSync(dirname(deadLetterPath), { recursive: true });
+      appendFileSync(
+        deadLetterPath,
+        `${JSON.stringify({ '@timestamp': new Date().toISOString(), id: entry.id, status, reason: error, index: dataStream }).slice(0, -1)},"document":${entry.json}}\n`,
+      );
+    } catch {
+      stats.dropped++;
+    }
+  }
+
+  /** One _bulk request; returns the entries to re-send. Throws RequestFailed when the request itself failed. */
+  async function bulk(entries: readonly (Entry | SpoolEntry)[]): Promise<(Entry | SpoolEntry)[]> {
+    const operations: string[] = [];
+    for (const e of entries) operations.push(action(e.id), e.json);
+    let response: { items?: Record<string, { status: number; error?: unknown }>[] };
+    try {
+      response = (await client.bulk({
+        operations,
+        filter_path: 'errors,items.*.status,items.*.error',
+      })) as typeof response;
+    } catch (error) {
+      throw new RequestFailed(String(error));
+    }
+    const retry: (Entry | SpoolEntry)[] = [];
+    const items = response.items ?? [];
+    entries.forEach((entry, i) => {
+      const item = items[i]
+        ? (Object.values(items[i] as object)[0] as { status: number; error?: unknown })
+        : undefined;
+      const status = item?.status ?? 500;
+      if (status < 300 || status === 409) stats.shipped++;
+      else if (RETRYABLE(status)) retry.push(entry);
+      else deadLetter(entry, status, item?.error ?? 'no item in the response');
+    });
+    return retry;
+  }
+
+  /** Send entries until each is stored or dead-lettered; item-level retries back off with full jitter. */
+  async function deliver(entries: (Entry | SpoolEntry)[]): Promise<void> {
+    let pending = entries;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > 1) {
+        stats.retried += pending.length;
+        await sleep(backoffMs(attempt - 1, baseMs, maxMs));
+      }
+      pending = await bulk(pending);
+    }
+  }
+
+  function toSpool(entries: readonly SpoolEntry[]): void {
+    if (entries.length === 0) return;
+    try {
+      const dropped = spool.append(entries);
+      stats.dropped += dropped;
+      stats.spooled += entries.length - dropped;
+    } catch {
+      stats.dropped += entries.length;
+    }
+  }
+
+  function enterOutage(unsent: readonly SpoolEntry[]): void {
+    outage = true;
+    toSpool(unsent);
+    toSpool(queue);
+    queue = [];
+    queueBytes = 0;
+    recover();
+  }
+
+  /** Probe with backoff until Elasticsearch answers, then replay the spool oldest first. */
+  function recover(): void {
+    if (recovering || stopped) return;
+    recovering = (async () => {
+      for (let attempt = 1; !stopped; attempt++) {
+        const segment = spool.oldest();
+        if (!segment) break;
+        try {
+          // Replay in order, a bounded batch at a time.
+          let batch: SpoolEntry[] = [];
+          let bytes = 0;
+          for (const entry of segment.entries) {
+            batch.push(entry);
+            bytes += entry.json.length;
+            if (bytes >= flushBytes) {
+              await deliver(batch);
+              batch = [];
+              bytes = 0;
+            }
+          }
+          await deliver(batch);
+          spool.release(segment.seq);
+          attempt = 0;
+        } catch {
+          stats.retried++;
+          await sleep(backoffMs(attempt, baseMs, maxMs));
+        }
+      }
+      outage = !spool.empty;
+      recovering = undefined;
+      if (outage && !stopped) recover();
+      else if (!outage) send();
+      settle();
+    })();
+  }
+
+  function send(): void {
+    if (deadline) {
+      clearTimeout(deadline);
+      deadline = undefined;
+    }
+    while (queue.length > 0 && inFlight < concurrency && !outage) {
+      const batch: Entry[] = [];
+      let bytes = 0;
+      while (queue.length > 0 && bytes < flushBytes) {
+        const entry = queue.shift() as Entry;
+        batch.push(entry);
+        bytes += entry.bytes;
+      }
+      queueBytes -= bytes;
+      inFlight++;
+      inFlightBatches.add(batch);
+      deliver(batch)
+        .catch(() => {
+          if (inFlightBatches.has(batch)) enterOutage(batch);
+        })
+        .finally(() => {
+          inFlightBatches.delete(batch);
+          inFlight--;
+          if (queueBytes >= flushBytes || (closing && queue.length > 0)) send();
+          else arm();
+          settle();
+        });
+    }
+  }
+
+  function arm(): void {
+    if (!deadline && queue.length > 0) deadline = setTimeout(send, flushIntervalMs);
+  }
+
+  if (outage) recover();
+
+  return {
+    name: `elasticsearch ${dataStream}`,
+    stats,
+    write(id, json) {
+      if (outage || !spool.empty || queueBytes > maxQueueBytes) {
+        toSpool([{ id, json }]);
+        if (!outage) {
+          outage = true;
+          recover();
+        }
+        return;
+      }
+      queue.push({ id, json, bytes: json.length + 64 });
+      queueBytes += json.length + 64;
+      if (queueBytes >= flushBytes) send();
+      else arm();
+    },
+    async flush(deadlineMs) {
+      send();
+      const done = new Promise<void>((resolve) => {
+        idle.push(resolve);
+        settle();
+      });
+      const timedOut = await Promise.race([done.then(() => false), sleep(deadlineMs).then(() => true)]);
+      if (timedOut && closing) {
+        stopped = true;
+        // Not delivered in time: keep it on disk for the next start. Batches still in flight are spooled too;
+        // if they land after all, their replay finds them stored (409 on the same id), so nothing doubles.
+        for (const batch of inFlightBatches) toSpool(batch);
+        inFlightBatches.clear();
+        toSpool(queue);
+        queue = [];
+        queueBytes = 0;
+      }
+    },
+    async close(deadlineMs) {
+      closing = true;
+      await this.flush(deadlineMs);
+      stopped = true;
+      await client.close().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/** What every output of the transport implements. None of these methods throws or rejects. */
+export interface Output {
+  readonly name: string;
+  /** Accept one redacted ECS document (`json`, no newline) with its stable id. */
+  write(id: string, json: string): void;
+  /** Deliver what was accepted, or spool it, before the deadline. */
+  flush(deadlineMs: number): Promise<void>;
+  /** Flush, then release files and sockets. */
+  close(deadlineMs: number): Promise<void>;
+  readonly stats: OutputStats;
+}
+
+export interface OutputStats {
+  /** Delivered (for Elasticsearch: stored, or found already stored by its id). */
+  shipped: number;
+  /** Re-sent after a retryable failure (429, 5xx, network). */
+  retried: number;
+  /** Written to the disk spool to wait for the destination. */
+  spooled: number;
+  /** Rejected for good by the destination (4xx other than 409/429) and written to the dead-letter file. */
+  deadLettered: number;
+  /** Lost: only when the spool's byte bound was hit (counted, never silent). */
+  dropped: number;
+}
+
+export const emptyStats = (): OutputStats => ({
+  shipped: 0,
+  retried: 0,
+  spooled: 0,
+  deadLettered: 0,
+  dropped: 0,
+});
+
+/** Exponential backoff with full jitter (a uniform delay below the capped exponential). */
+export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
+  return Math.floor(Math.random() * Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1)));
+}
+
+export const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
