@@ -152,8 +152,14 @@ function errorFields(err: unknown): Json | undefined {
   return out;
 }
 
+/** `doc.http`, created when missing. */
+function httpOf(doc: Json): Json {
+  if (!isObject(doc.http)) doc.http = {};
+  return doc.http as Json;
+}
+
 function requestFields(req: Json, doc: Json): void {
-  const http = (doc.http ??= {}) as Json;
+  const http = httpOf(doc);
   const request: Json = {};
   if (req.id !== undefined) request.id = String(req.id);
   if (typeof req.method === 'string') request.method = req.method;
@@ -183,7 +189,7 @@ function requestFields(req: Json, doc: Json): void {
 }
 
 function responseFields(res: Json, doc: Json): void {
-  const http = (doc.http ??= {}) as Json;
+  const http = httpOf(doc);
   const response: Json = {};
   if (typeof res.statusCode === 'number') response.status_code = res.statusCode;
   const headers = isObject(res.headers) ? res.headers : {};

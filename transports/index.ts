@@ -74,8 +74,8 @@ function validate(options: TransportOptions): void {
   else
     outputs.forEach((o, i) => {
       const at = `outputs[${i}]`;
-      if (!o || typeof o !== 'object') return problems.push(`${at} must be an object`);
-      if (o.type === 'file' && (typeof o.path !== 'string' || o.path === ''))
+      if (!o || typeof o !== 'object') problems.push(`${at} must be an object`);
+      else if (o.type === 'file' && (typeof o.path !== 'string' || o.path === ''))
         problems.push(`${at}.path must be a file path`);
       else if (o.type === 'elasticsearch') {
         if (typeof o.node !== 'string' || !/^https?:\/\//.test(o.node))

@@ -121,10 +121,11 @@ export class FakeElasticsearch {
         action = JSON.parse(lines[i] as string);
         doc = JSON.parse(lines[i + 1] as string);
       } catch {
-        return this.send(res, 400, {
+        this.send(res, 400, {
           error: { type: 'x_content_parse_exception', reason: 'malformed bulk body' },
           status: 400,
         });
+        return;
       }
       const [op, meta] = Object.entries(action)[0] as [string, { _index?: string; _id?: string }];
       const index = meta._index ?? 'unknown';
