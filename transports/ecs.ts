@@ -222,7 +222,10 @@ export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json
   if (options.service.version) service.version = options.service.version;
   if (options.service.environment) service.environment = options.service.environment;
   doc.service = service;
-  doc.event = { dataset: options.dataset };
+  // A record that names its own dataset (pgsight's `pgsight.db` records) keeps it.
+  const ownDataset =
+    isObject(record.event) && typeof record.event.dataset === 'string' ? record.event.dataset : undefined;
+  doc.event = { dataset: ownDataset ?? options.dataset };
   if (typeof record.pid === 'number') doc.process = { pid: record.pid };
   if (typeof record.hostname === 'string') doc.host = { hostname: record.hostname };
   if (typeof record.name === 'string') doc.log = { logger: record.name };
