@@ -18,6 +18,8 @@ export interface Config {
   readonly logParams: boolean;
   /** `PGSIGHT_LOG_FILE`: append pgsight's records to this file instead of stdout. @default undefined (stdout) */
   readonly logFile: string | undefined;
+  /** `PGSIGHT_ELASTICSEARCH_URL`: pgsight's own records are also shipped to this Elasticsearch (data stream `logs-<service>-default`). @default undefined */
+  readonly elasticsearchUrl: string | undefined;
   /** `PGSIGHT_LOG_LEVEL`: the level of pgsight's own logger. @default 'info' */
   readonly logLevel: LogLevel;
   /** `PGSIGHT_QUERY_CACHE_SIZE`: distinct statement texts whose normalized form is cached (entries). @default 1000 */
@@ -89,6 +91,7 @@ export const defaults: Config = Object.freeze({
   slowQueryMs: 500,
   logParams: false,
   logFile: undefined,
+  elasticsearchUrl: undefined,
   logLevel: 'info',
   queryCacheSize: 1000,
   connectSpans: false,
@@ -134,6 +137,11 @@ const logLevel: Parser<LogLevel> = {
 
 const text: Parser<string> = { expected: 'a non-empty string', parse: (raw) => raw.trim() || undefined };
 
+const httpUrl: Parser<string> = {
+  expected: 'an http(s) URL',
+  parse: (raw) => (/^https?:\/\/[^\s]+$/.test(raw.trim()) ? raw.trim() : undefined),
+};
+
 /** Which variable feeds which setting, and how it is parsed. */
 const VARIABLES: {
   [K in Exclude<keyof Config, 'service' | 'exporters' | 'sampler'>]: [
@@ -145,6 +153,7 @@ const VARIABLES: {
   slowQueryMs: ['PGSIGHT_SLOW_QUERY_MS', wholeNumber(0, 86_400_000)],
   logParams: ['PGSIGHT_LOG_PARAMS', boolean],
   logFile: ['PGSIGHT_LOG_FILE', text],
+  elasticsearchUrl: ['PGSIGHT_ELASTICSEARCH_URL', httpUrl],
   logLevel: ['PGSIGHT_LOG_LEVEL', logLevel],
   queryCacheSize: ['PGSIGHT_QUERY_CACHE_SIZE', wholeNumber(0, 1_000_000)],
   connectSpans: ['PGSIGHT_CONNECT_SPANS', boolean],

@@ -200,6 +200,40 @@ function responseFields(res: Json, doc: Json): void {
   http.response = response;
 }
 
+const handledCache = new WeakMap<PinoConfig, Set<string>>();
+
+/** Record keys the mapping consumes (and so does not copy), per pino configuration. */
+function handledKeys(pino: PinoConfig): Set<string> {
+  let keys = handledCache.get(pino);
+  if (!keys) {
+    keys = new Set([
+      'time',
+      '@timestamp',
+      'level',
+      'log.level',
+      pino.messageKey,
+      'message',
+      'ecs.version',
+      'pid',
+      'hostname',
+      'name',
+      'trace_id',
+      'span_id',
+      'trace_flags',
+      'traceId',
+      'spanId',
+      'traceFlags',
+      pino.errorKey,
+      'req',
+      'res',
+      'responseTime',
+      'v',
+    ]);
+    handledCache.set(pino, keys);
+  }
+  return keys;
+}
+
 /** Map one parsed pino record to an ECS document. */
 export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json {
   const doc: Json = {};
@@ -246,32 +280,10 @@ export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json
   if (typeof record.responseTime === 'number')
     (doc.event as Json).duration = Math.round(record.responseTime * 1e6);
 
-  const handled = new Set([
-    'time',
-    '@timestamp',
-    'level',
-    'log.level',
-    pino.messageKey,
-    'message',
-    'ecs.version',
-    'pid',
-    'hostname',
-    'name',
-    'trace_id',
-    'span_id',
-    'trace_flags',
-    'traceId',
-    'spanId',
-    'traceFlags',
-    pino.errorKey,
-    'req',
-    'res',
-    'responseTime',
-    'v',
-  ]);
-  if (errorKey) handled.add(errorKey);
-  for (const [key, value] of Object.entries(record)) {
-    if (handled.has(key) || value === undefined) continue;
+  const handled = handledKeys(pino);
+  for (const key in record) {
+    const value = record[key];
+    if (handled.has(key) || key === errorKey || value === undefined) continue;
     if (key.includes('.')) {
       // Dotted keys (pgsight's own `log.level` style, or user `user.id`) are kept as they are.
       if (!(key in doc)) doc[key] = value;

@@ -36,6 +36,8 @@ export interface TransportOptions {
   statusIntervalMs?: number;
   /** Time the close (at logger end / process exit) may take before what is left is spooled (ms). @default 8000 */
   closeTimeoutMs?: number;
+  /** The final summary on stderr: always, only when something was retried, spooled, dead-lettered or dropped, or never. @default 'always' */
+  summary?: 'always' | 'on-trouble' | 'never';
 }
 
 const UNPARSED = Symbol('pgsight.unparsed');
@@ -190,15 +192,20 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
 
   const stream = await build(
     async (source) => {
-      const src = source as unknown as AsyncIterable<Record<string | symbol, unknown>> & Partial<PinoConfig>;
+      const src = source as unknown as Partial<PinoConfig>;
       if (src.levels && src.messageKey)
         pino = { levels: src.levels, messageKey: src.messageKey, errorKey: src.errorKey ?? 'err' };
-      for await (const record of src) {
-        received++;
-        const id = `${prefix}-${(seq++).toString(36)}`;
-        const json = serialize(record, id);
-        for (const output of outputs) output.write(id, json);
-      }
+      // A synchronous 'data' handler rather than `for await`: no promise per line.
+      await new Promise<void>((resolve) => {
+        (source as unknown as NodeJS.EventEmitter).on('data', (record: Record<string | symbol, unknown>) => {
+          received++;
+          const id = `${prefix}-${(seq++).toString(36)}`;
+          const json = serialize(record, id);
+          for (const output of outputs) output.write(id, json);
+        });
+        (source as unknown as NodeJS.EventEmitter).once('end', resolve);
+        (source as unknown as NodeJS.EventEmitter).once('close', resolve);
+      });
     },
     {
       expectPinoConfig: pinoWillSendConfig,
@@ -214,7 +221,10 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
       async close() {
         if (status) clearInterval(status);
         await Promise.all(outputs.map((o) => o.close(closeTimeoutMs)));
-        writeStderr(summary(totals(received, unparsed, outputs), outputs));
+        const total = totals(received, unparsed, outputs);
+        const trouble = total.retried + total.spooled + total.deadLettered + total.dropped > 0;
+        const mode = options.summary ?? 'always';
+        if (mode === 'always' || (mode === 'on-trouble' && trouble)) writeStderr(summary(total, outputs));
       },
     },
   );

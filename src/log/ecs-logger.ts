@@ -1,9 +1,10 @@
 /**
  * pgsight's own logger: pino writing ECS JSON lines (https://www.elastic.co/guide/en/ecs-logging/overview/current/intro.html)
- * to stdout, or appended to PGSIGHT_LOG_FILE. Writes are synchronous: pgsight logs rarely (slow and failed
- * queries), and a record must not be lost when the app exits right after it.
+ * through pgsight/transport (redaction, ECS), to stdout or PGSIGHT_LOG_FILE, and to Elasticsearch when
+ * PGSIGHT_ELASTICSEARCH_URL is set. pino flushes the transport when the app exits.
  */
 import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config.js';
 
@@ -44,11 +45,19 @@ export function createEcsLogger(config: Config, destination?: pino.DestinationSt
         host: { hostname: hostname() },
       },
     },
-    destination ??
-      pino.destination(
-        config.logFile
-          ? { dest: config.logFile, sync: true, mkdir: true, append: true }
-          : { dest: 1, sync: true },
-      ),
+    destination ?? pino.transport({ target: TRANSPORT, options: transportOptions(config) }),
   );
+}
+
+/** dist/src/log/ → dist/transports/index.js (and src/log/ → transports/index.ts under the tests' loader). */
+const TRANSPORT = fileURLToPath(
+  new URL(`../../transports/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
+);
+
+function transportOptions(config: Config) {
+  const outputs: Record<string, unknown>[] = [
+    config.logFile ? { type: 'file', path: config.logFile } : { type: 'stdout' },
+  ];
+  if (config.elasticsearchUrl) outputs.push({ type: 'elasticsearch', node: config.elasticsearchUrl });
+  return { service: { ...config.service }, outputs, statusIntervalMs: 0, summary: 'on-trouble' };
 }

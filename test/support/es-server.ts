@@ -110,7 +110,7 @@ export class FakeElasticsearch {
     });
   }
 
-  private bulk(body: string, res: ServerResponse): void {
+  private bulk(body: string, res: ServerResponse, filterPath: string | null): void {
     const lines = body.split('\n').filter((l) => l.length > 0);
     const items: Record<string, unknown>[] = [];
     let errors = false;
@@ -158,9 +158,13 @@ export class FakeElasticsearch {
         } else this.docs.set(key, { index, id, source: doc });
       }
       if (status >= 300) errors = true;
-      items.push({ [op]: { _index: index, _id: id, status, ...(error ? { error } : {}) } });
+      // filter_path=errors,items.*.status,items.*.error keeps only those, as Elasticsearch does.
+      const item = filterPath?.includes('items.*.status')
+        ? { status, ...(error ? { error } : {}) }
+        : { _index: index, _id: id, status, ...(error ? { error } : {}) };
+      items.push({ [op]: item });
     }
     this.bulkSizes.push(items.length);
-    this.send(res, 200, { took: 1, errors, items });
+    this.send(res, 200, filterPath ? { errors, items } : { took: 1, errors, items });
   }
 }

@@ -161,7 +161,30 @@ export function createElasticsearchOutput(
     }
   }
 
+  // During an outage lines reach the spool in small groups (at most SPOOL_GROUP_MS later): one write per
+  // group rather than one per line keeps a burst against a dead cluster cheap.
+  let spoolGroup: SpoolEntry[] = [];
+  let spoolGroupBytes = 0;
+  let spoolTimer: NodeJS.Timeout | undefined;
+  const SPOOL_GROUP_MS = 50;
+  const SPOOL_GROUP_BYTES = 256 * 1024;
+  function flushSpoolGroup(): void {
+    if (spoolTimer) clearTimeout(spoolTimer);
+    spoolTimer = undefined;
+    const group = spoolGroup;
+    spoolGroup = [];
+    spoolGroupBytes = 0;
+    toSpool(group);
+  }
+  function spoolLater(id: string, json: string): void {
+    spoolGroup.push({ id, json });
+    spoolGroupBytes += json.length;
+    if (spoolGroupBytes >= SPOOL_GROUP_BYTES) flushSpoolGroup();
+    else spoolTimer ??= setTimeout(flushSpoolGroup, SPOOL_GROUP_MS);
+  }
+
   function enterOutage(unsent: readonly SpoolEntry[]): void {
+    flushSpoolGroup();
     outage = true;
     toSpool(unsent);
     toSpool(queue);
@@ -175,6 +198,7 @@ export function createElasticsearchOutput(
     if (recovering || stopped) return;
     recovering = (async () => {
       for (let attempt = 1; !stopped; attempt++) {
+        flushSpoolGroup();
         const segment = spool.oldest();
         if (!segment) break;
         try {
@@ -247,7 +271,7 @@ export function createElasticsearchOutput(
     stats,
     write(id, json) {
       if (outage || !spool.empty || queueBytes > maxQueueBytes) {
-        toSpool([{ id, json }]);
+        spoolLater(id, json);
         if (!outage) {
           outage = true;
           recover();
@@ -260,6 +284,7 @@ export function createElasticsearchOutput(
       else arm();
     },
     async flush(deadlineMs) {
+      flushSpoolGroup();
       send();
       const done = new Promise<void>((resolve) => {
         idle.push(resolve);
@@ -270,6 +295,7 @@ export function createElasticsearchOutput(
         stopped = true;
         // Not delivered in time: keep it on disk for the next start. Batches still in flight are spooled too;
         // if they land after all, their replay finds them stored (409 on the same id), so nothing doubles.
+        flushSpoolGroup();
         for (const batch of inFlightBatches) toSpool(batch);
         inFlightBatches.clear();
         toSpool(queue);

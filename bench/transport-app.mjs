@@ -1,0 +1,99 @@
+// One benchmark app process: logs BENCH_LINES records of 6 fields (nested objects) through one of
+//   pgsight   — pgsight/transport (redaction + ECS in the worker) to Elasticsearch
+//   baseline  — pino-elasticsearch, with @elastic/ecs-pino-format and pino's redact paths in the main thread
+//   devnull   — plain pino to /dev/null (the main-thread cost floor)
+// and prints { variant, lines, mainThreadUsPerCall, peakRssMb, workerHeapPeakMb }.
+import { ecsFormat } from '@elastic/ecs-pino-format';
+import pino from 'pino';
+
+const variant = process.env.BENCH_VARIANT;
+const lines = Number(process.env.BENCH_LINES ?? 100000);
+const node = process.env.BENCH_ES_URL;
+
+const redactPaths = [
+  'password',
+  '*.password',
+  'user.token',
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
+let destination;
+let options = {};
+if (variant === 'pgsight') {
+  destination = pino.transport({
+    target: 'pgsight/transport',
+    options: {
+      outputs: [
+        {
+          type: 'elasticsearch',
+          node,
+          dataStream: 'logs-bench-pgsight',
+          spoolDir: process.env.BENCH_SPOOL,
+          flushBytes: 1048576,
+        },
+      ],
+      statusIntervalMs: 0,
+      summary: 'never',
+    },
+  });
+} else if (variant === 'baseline') {
+  destination = pino.transport({
+    target: 'pino-elasticsearch',
+    options: { node, index: 'bench-baseline', esVersion: 8, flushBytes: 1048576, flushInterval: 1000 },
+  });
+  options = { ...ecsFormat({ convertErr: true }), redact: { paths: redactPaths, censor: '[REDACTED]' } };
+} else {
+  destination = pino.destination('/dev/null');
+  options = {};
+}
+const logger = pino(options, destination);
+
+const record = (i) => ({
+  user: { id: i % 1000, name: 'jane', token: 'opaque' },
+  order: { id: 100000 + i, total: 1234, currency: 'EUR' },
+  region: 'eu-west-1',
+  attempt: 1,
+  tags: ['checkout', 'web'],
+  latency: { ms: i % 97 },
+});
+
+let peakRss = 0;
+const sample = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}, 50);
+let workerHeapPeak = 0;
+const worker = destination.worker;
+const heapSample = worker
+  ? setInterval(() => {
+      worker.getHeapStatistics?.().then(
+        (h) => {
+          workerHeapPeak = Math.max(workerHeapPeak, h.used_heap_size);
+        },
+        () => {},
+      );
+    }, 100)
+  : undefined;
+
+// Warm-up, then measure the main thread's own CPU for the logging calls only.
+for (let i = 0; i < 1000; i++) logger.info(record(i), 'order placed');
+const t0 = process.threadCpuUsage();
+const wall0 = Date.now();
+for (let i = 0; i < lines; i++) {
+  logger.info(record(i), 'order placed');
+  // Yield now and then so the worker (and pino's buffer) keep up, as in a real service.
+  if (i % 2000 === 1999) await new Promise((resolve) => setImmediate(resolve));
+}
+const t = process.threadCpuUsage(t0);
+const logMs = Date.now() - wall0;
+clearInterval(sample);
+if (heapSample) clearInterval(heapSample);
+console.log(
+  JSON.stringify({
+    variant,
+    lines,
+    logMs,
+    mainThreadUsPerCall: (t.user + t.system) / lines,
+    peakRssMb: peakRss / 2 ** 20,
+    workerHeapPeakMb: workerHeapPeak / 2 ** 20,
+  }),
+);
