@@ -101,7 +101,8 @@ export class FakeElasticsearch {
         (req.method === 'POST' || req.method === 'PUT') &&
         (path === '/_bulk' || path?.endsWith('/_bulk'))
       ) {
-        return this.bulk(body, res);
+        const filter = new URL(req.url ?? '/', 'http://x').searchParams.get('filter_path');
+        return this.bulk(body, res, filter);
       }
       this.send(res, 404, {
         error: { type: 'not_found', reason: `no handler for ${req.method} ${path}` },
