@@ -226,7 +226,7 @@ describe('Logstash output', () => {
     expect(run.code).toBe(0);
     // At least once: every line arrived; lines re-sent after the reconnect share their event.id.
     const docs = logstash.lines.map((l) => JSON.parse(l) as { n: number; event: { id: string } });
-    expect(new Set(docs.map((d) => d.n)).size).toBe(2000);
+    expect(new Set(docs.map((d) => d.n)).size, run.stderr).toBe(2000);
     expect(new Set(docs.map((d) => d.event.id)).size).toBe(2000);
     expect(JSON.parse(logstash.lines[0] as string)).toMatchObject({
       'log.level': 'info',

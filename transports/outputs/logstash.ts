@@ -32,26 +32,30 @@ export function createLogstashOutput(options: LogstashOutputOptions): Output {
   let connected = false;
   let closed = false;
   let replaying = false;
-  // TCP has no acknowledgements: lines written shortly before a connection dies may never have reached
-  // Logstash. The last RECENT_MS of lines are kept and re-sent after a reconnect (at least once; every
-  // document carries `event.id` for deduplication downstream).
+  // TCP has no acknowledgements: lines written before a connection died may never have reached Logstash
+  // (a busy Logstash can leave them unread in socket buffers for a while). The most recent lines, up to
+  // RECENT_MS old and RECENT_BYTES in all, are kept and re-sent after a reconnect: at least once; every
+  // document carries `event.id` for deduplication downstream.
+  const RECENT_MS = 10_000;
+  const RECENT_BYTES = 8 * 1024 * 1024;
   let recent: { at: number; id: string; json: string }[] = [];
-  const RECENT_MS = 2000;
-  const RECENT_MAX = 20_000;
+  let recentBytes = 0;
+  let recentStart = 0;
   const remember = (id: string, json: string) => {
     const now = Date.now();
     recent.push({ at: now, id, json });
-    if (recent.length > RECENT_MAX || (recent[0] as { at: number }).at < now - RECENT_MS) {
-      let drop = 0;
-      while (
-        drop < recent.length &&
-        (recent.length - drop > RECENT_MAX || (recent[drop] as { at: number }).at < now - RECENT_MS)
-      )
-        drop++;
-      recent = recent.slice(drop);
+    recentBytes += json.length;
+    while (recentStart < recent.length) {
+      const oldest = recent[recentStart] as { at: number; json: string };
+      if (recentBytes <= RECENT_BYTES && oldest.at >= now - RECENT_MS) break;
+      recentBytes -= oldest.json.length;
+      recentStart++;
+    }
+    if (recentStart > 4096) {
+      recent = recent.slice(recentStart);
+      recentStart = 0;
     }
   };
-
   const toSpool = (id: string, json: string) => {
     const dropped = spool.append([{ id, json }]);
     stats.dropped += dropped;
@@ -74,9 +78,11 @@ export function createLogstashOutput(options: LogstashOutputOptions): Output {
         connected = false;
         socket = undefined;
       }
-      if (wasConnected && !closed && recent.length > 0) {
-        const resend = recent;
+      if (wasConnected && !closed && recent.length > recentStart) {
+        const resend = recent.slice(recentStart);
         recent = [];
+        recentStart = 0;
+        recentBytes = 0;
         const dropped = spool.append(resend);
         stats.dropped += dropped;
         stats.retried += resend.length - dropped;

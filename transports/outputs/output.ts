@@ -31,10 +31,8 @@ export const emptyStats = (): OutputStats => ({
   dropped: 0,
 });
 
-/** Exponential backoff with full jitter (a uniform delay below the capped exponential). */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number): number {
-  return Math.floor(Math.random() * Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1)));
-}
+/** Exponential backoff with full jitter: the transaction toolkit's, shared. */
+export { backoffDelayMs as backoffMs } from '../../src/transaction/options.js';
 
 export const sleep = (ms: number) =>
   new Promise<void>((resolve) => {
