@@ -96,17 +96,31 @@ export function createLogstashOutput(options: LogstashOutputOptions): Output {
     });
   }
 
+  /** Wait for the socket to drain, or to close (then the caller stops; what is unsent stays spooled). */
+  const drainOrClose = (s: Socket) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        s.off('drain', done);
+        s.off('close', done);
+        resolve();
+      };
+      s.once('drain', done);
+      s.once('close', done);
+    });
+
   async function replay(): Promise<void> {
     if (replaying) return;
     replaying = true;
     try {
       for (let segment = spool.oldest(); segment && connected; segment = spool.oldest()) {
         for (const entry of segment.entries) {
-          if (!socket?.write(`${entry.json}\n`))
-            await new Promise((resolve) => socket?.once('drain', resolve) ?? resolve(undefined));
+          const s = socket;
+          if (!s || !connected) break;
+          if (!s.write(`${entry.json}\n`)) await drainOrClose(s);
           remember(entry.id, entry.json);
           stats.shipped++;
         }
+        // A segment is released only once every line of it was handed to a live socket.
         if (!connected) break;
         spool.release(segment.seq);
       }
@@ -117,11 +131,9 @@ export function createLogstashOutput(options: LogstashOutputOptions): Output {
 
   open(0);
 
-  const drained = () =>
-    new Promise<void>((resolve) => {
-      if (!socket || socket.writableLength === 0) resolve();
-      else socket.once('drain', () => resolve());
-    });
+  const drained = async () => {
+    if (socket && socket.writableLength > 0) await drainOrClose(socket);
+  };
 
   return {
     name: `logstash ${options.host}:${options.port}`,
