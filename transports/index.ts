@@ -36,6 +36,12 @@ export interface TransportOptions {
   statusIntervalMs?: number;
   /** Time the close (at logger end / process exit) may take before what is left is spooled (ms). @default 8000 */
   closeTimeoutMs?: number;
+  /**
+   * Wait for the configuration pino sends to its transports (custom levels, messageKey, errorKey). Set it to
+   * false for a transport created with pino.transport() but not handed to a pino() logger at once (pino only
+   * sends the configuration from the logger's constructor). @default true
+   */
+  expectPinoConfig?: boolean;
   /** The final summary on stderr: always, only when something was retried, spooled, dead-lettered or dropped, or never. @default 'always' */
   summary?: 'always' | 'on-trouble' | 'never';
 }
@@ -208,7 +214,7 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
       });
     },
     {
-      expectPinoConfig: pinoWillSendConfig,
+      expectPinoConfig: pinoWillSendConfig && options.expectPinoConfig !== false,
       parseLine: (line: string) => {
         try {
           const value = JSON.parse(line);

@@ -57,6 +57,16 @@ function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
   });
 }
 
+function flushLogger(logger: PgsightLogger): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      logger.flush(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
 /** Start the sidecar once per process; later calls return the running one. */
 export function startSidecar(options: SidecarOptions = {}): Promise<Sidecar> {
   running ??= start(options);
@@ -104,7 +114,8 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
   const sidecar: Sidecar = {
     config,
     logger,
-    flush: () => withTimeout(otel.forceFlush(), FLUSH_TIMEOUT_MS),
+    // pgsight's own records too: pino flushes its transports at exit, but not when a signal ends the process.
+    flush: () => withTimeout(Promise.all([otel.forceFlush(), flushLogger(logger)]), FLUSH_TIMEOUT_MS),
     shutdown: () => withTimeout(otel.shutdown(), FLUSH_TIMEOUT_MS),
   };
   installExitHooks(sidecar);

@@ -45,7 +45,7 @@ export function createEcsLogger(config: Config, destination?: pino.DestinationSt
         host: { hostname: hostname() },
       },
     },
-    destination ?? pino.transport({ target: TRANSPORT, options: transportOptions(config) }),
+    destination ?? lazyTransport(config),
   );
 }
 
@@ -54,10 +54,37 @@ const TRANSPORT = fileURLToPath(
   new URL(`../../transports/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
 );
 
+/**
+ * The transport's worker thread is started by the first record, not at start-up: pgsight writes only for
+ * slow or failed queries and transaction trouble, and an idle worker in every instrumented process costs
+ * measurably (bench/pg.mjs, variant b).
+ */
+function lazyTransport(config: Config): pino.DestinationStream {
+  let stream: (pino.DestinationStream & { flush?: (cb: (err?: Error) => void) => void }) | undefined;
+  return {
+    write(line: string) {
+      stream ??= pino.transport({ target: TRANSPORT, options: transportOptions(config) });
+      stream.write(line);
+    },
+    flush(cb: (err?: Error) => void) {
+      if (stream?.flush) stream.flush(cb);
+      else cb();
+    },
+  } as pino.DestinationStream;
+}
+
 function transportOptions(config: Config) {
   const outputs: Record<string, unknown>[] = [
     config.logFile ? { type: 'file', path: config.logFile } : { type: 'stdout' },
   ];
   if (config.elasticsearchUrl) outputs.push({ type: 'elasticsearch', node: config.elasticsearchUrl });
-  return { service: { ...config.service }, outputs, statusIntervalMs: 0, summary: 'on-trouble' };
+  // Created lazily, outside pino()'s constructor, so pino never sends its configuration: do not wait for it
+  // (this logger's records carry `log.level` and `message` themselves).
+  return {
+    service: { ...config.service },
+    outputs,
+    statusIntervalMs: 0,
+    summary: 'on-trouble',
+    expectPinoConfig: false,
+  };
 }
