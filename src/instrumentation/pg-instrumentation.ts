@@ -119,20 +119,31 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
     proto.query = wrapped;
   }
 
-  /** Watch every pool's releases for clients returned inside a transaction (manual-transactions.ts). */
+  /**
+   * Watch every pool's releases for clients returned inside a transaction (manual-transactions.ts). When
+   * neither pool metrics nor connect spans are wanted, instrumentation-pg's own pool.connect wrapper (which
+   * adds four pool listeners that update metric counters on every checkout and release) is taken off again:
+   * work nobody reads, on every pool query.
+   */
   private patchPool(exports: unknown): void {
-    const Pool = moduleExports<{ prototype?: { connect?: (...args: unknown[]) => unknown } }>(exports);
+    const Pool = moduleExports<{ prototype?: { connect?: (callback?: unknown) => unknown } }>(exports);
     const proto = Pool?.prototype;
-    const connect = proto?.connect;
+    let connect = proto?.connect;
     if (
       !proto ||
       typeof connect !== 'function' ||
       (connect as unknown as Record<symbol, unknown>)[POOL_WATCH]
     )
       return;
-    const watching = function (this: object, ...args: unknown[]) {
+    const poolInstrumentationWanted =
+      this.instruments?.wanted || this.getConfig().ignoreConnectSpans === false;
+    if (!poolInstrumentationWanted && isWrapped(connect)) {
+      connect = (connect as unknown as ShimWrapped).__original as (callback?: unknown) => unknown;
+    }
+    const original = connect;
+    const watching = function (this: object, callback?: unknown) {
       watchPool(this);
-      return connect.apply(this, args);
+      return original.call(this, callback);
     };
     Object.defineProperty(watching, POOL_WATCH, { value: true });
     proto.connect = watching;

@@ -109,7 +109,8 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
     spanProcessors: options.spanProcessors,
     metricReaders: options.metricReaders,
   });
-  if (otel.tracing) state.tracer = trace.getTracer('pgsight');
+  // always_off (not parent-based) never samples anything: starting no query span at all is the same, cheaper.
+  if (otel.tracing && config.sampler.name !== 'always_off') state.tracer = trace.getTracer('pgsight');
 
   const sidecar: Sidecar = {
     config,
