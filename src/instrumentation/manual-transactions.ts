@@ -25,8 +25,13 @@ type Tracked = {
   getTransactionStatus?: () => string | null;
 };
 
-// First letters of BEGIN, START, COMMIT, END, ROLLBACK, ABORT (either case): other statements skip the check.
-const CANDIDATE = new Set([98, 115, 99, 101, 114, 97, 66, 83, 67, 69, 82, 65]);
+// The first two letters of BEGIN, START, COMMIT, END, ROLLBACK, ABORT, lower-cased: any other statement
+// (SELECT, UPDATE, ...) is passed over on two character reads, without normalizing it.
+const pair = (a: number, b: number) => ((a | 0x20) << 8) | (b | 0x20);
+const CANDIDATE = new Set(
+  ['be', 'st', 'co', 'en', 'ro', 'ab'].map((p) => pair(p.charCodeAt(0), p.charCodeAt(1))),
+);
+const isCandidate = (text: string) => CANDIDATE.has(pair(text.charCodeAt(0), text.charCodeAt(1)));
 
 const fields = (client: Tracked) => () => ({
   db: {
@@ -48,7 +53,7 @@ export interface ManualTracker {
 
 export function createManualTracker(normalize: (sql: string) => NormalizedQuery): ManualTracker {
   const verb = (text: string): string | undefined => {
-    if (text.length > 200 || !CANDIDATE.has(text.charCodeAt(0))) return undefined;
+    if (text.length > 200 || !isCandidate(text)) return undefined;
     const normalized = normalize(text);
     // ROLLBACK TO SAVEPOINT keeps the transaction open.
     if (normalized.operation === 'ROLLBACK' && /^ROLLBACK (TRANSACTION |WORK )?TO /.test(normalized.text))
