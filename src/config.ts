@@ -181,7 +181,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     if (raw === undefined || raw.trim() === '') continue;
     const value = parser.parse(raw);
     if (value === undefined) {
-      problems.push({ variable, value: raw, expected: parser.expected, used: JSON.stringify(defaults[key]) });
+      const fallback = defaults[key];
+      problems.push({
+        variable,
+        value: raw,
+        expected: parser.expected,
+        used: fallback === undefined ? 'none' : JSON.stringify(fallback),
+      });
     } else {
       result[key] = value;
     }

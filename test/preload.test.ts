@@ -155,6 +155,21 @@ describe('settings', () => {
       'often',
       'OTEL_TRACES_SAMPLER="often" is invalid (expected always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio); using parentbased_always_on',
     ],
+    [
+      'PGSIGHT_TX_WARN_MS',
+      '5s',
+      'PGSIGHT_TX_WARN_MS="5s" is invalid (expected a whole number from 0 to 86400000); using 5000',
+    ],
+    [
+      'PGSIGHT_TX_IDLE_MS',
+      '-1',
+      'PGSIGHT_TX_IDLE_MS="-1" is invalid (expected a whole number from 0 to 86400000); using 1000',
+    ],
+    [
+      'PGSIGHT_ELASTICSEARCH_URL',
+      'localhost:9200',
+      'PGSIGHT_ELASTICSEARCH_URL="localhost:9200" is invalid (expected an http(s) URL); using none',
+    ],
   ])('a bad %s prints one clear warning and the app runs on', async (variable, value, message) => {
     const run = await runNode(fixture('use-pg.mjs'), { env: { [variable]: value } });
     expect(run.code).toBe(0);
