@@ -30,6 +30,10 @@ export interface Config {
   readonly txWarnMs: number;
   /** `PGSIGHT_TX_IDLE_MS`: a transaction with no query in flight for this long (ms) is logged once as `db.transaction.idle`; 0 turns it off. @default 1000 */
   readonly txIdleMs: number;
+  /** `LOG_LEVEL`: the level of loggers made by `createLogger`. @default per environment (debug / info / warn) */
+  readonly logLevelOverride: LogLevel | undefined;
+  /** `NODE_ENV`: picks `createLogger`'s profile. @default undefined (development) */
+  readonly nodeEnv: string | undefined;
   /** `DATABASE_URL`: where the demo, tests and benchmarks connect. @default 'postgres://postgres@127.0.0.1:5432/test' */
   readonly databaseUrl: string;
   /** `service.*` of every record: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `NODE_ENV`, the app's package.json. */
@@ -97,6 +101,8 @@ export const defaults: Config = Object.freeze({
   connectSpans: false,
   txWarnMs: 5000,
   txIdleMs: 1000,
+  logLevelOverride: undefined,
+  nodeEnv: undefined,
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/test',
   service: Object.freeze({ name: 'unknown_service:node', version: undefined, environment: undefined }),
   exporters: Object.freeze({ traces: false, metrics: false, logs: false }),
@@ -159,6 +165,8 @@ const VARIABLES: {
   connectSpans: ['PGSIGHT_CONNECT_SPANS', boolean],
   txWarnMs: ['PGSIGHT_TX_WARN_MS', wholeNumber(0, 86_400_000)],
   txIdleMs: ['PGSIGHT_TX_IDLE_MS', wholeNumber(0, 86_400_000)],
+  logLevelOverride: ['LOG_LEVEL', logLevel],
+  nodeEnv: ['NODE_ENV', text],
   databaseUrl: ['DATABASE_URL', text],
 };
 

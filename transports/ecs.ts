@@ -285,8 +285,9 @@ export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json
     const value = record[key];
     if (handled.has(key) || key === errorKey || value === undefined) continue;
     if (key.includes('.')) {
-      // Dotted keys (pgsight's own `log.level` style, or user `user.id`) are kept as they are.
-      if (!(key in doc)) doc[key] = value;
+      // Dotted keys (`http.request.id` from a log context) become nested objects, so a consumer reading the
+      // ECS path finds them; one that would clash with a value already there is kept dotted.
+      if (!setPath(doc, key, value) && !(key in doc)) doc[key] = value;
       continue;
     }
     const existing = doc[key];
@@ -300,6 +301,23 @@ export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json
   }
   if (Object.keys(moved).length > 0) doc.pino = { ...(isObject(doc.pino) ? doc.pino : {}), ...moved };
   return doc;
+}
+
+/** Set `a.b.c` as nested objects; false when a non-object value is in the way. */
+function setPath(doc: Json, dotted: string, value: unknown): boolean {
+  const parts = dotted.split('.');
+  let target = doc;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const part = parts[i] as string;
+    const next = target[part];
+    if (next === undefined) target = target[part] = {} as Json;
+    else if (isObject(next)) target = next;
+    else return false;
+  }
+  const leaf = parts[parts.length - 1] as string;
+  if (target[leaf] !== undefined && target[leaf] !== value) return false;
+  target[leaf] = value;
+  return true;
 }
 
 /** A line that is not JSON, kept as the message of a record that says so. */

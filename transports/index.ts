@@ -20,10 +20,15 @@ import { defaultPinoConfig, type PinoConfig, toEcs, unparsedLine } from './ecs.j
 import { createElasticsearchOutput, type ElasticsearchOutputOptions } from './outputs/elasticsearch.js';
 import { createLogstashOutput, type LogstashOutputOptions } from './outputs/logstash.js';
 import { emptyStats, type Output, type OutputStats } from './outputs/output.js';
+import { createPrettyOutput, type PrettyOutputOptions } from './outputs/pretty.js';
 import { createStreamOutput, type StreamOutputOptions } from './outputs/stream.js';
 import { createRedactor, type RedactOptions } from './redact.js';
 
-export type OutputOptions = StreamOutputOptions | ElasticsearchOutputOptions | LogstashOutputOptions;
+export type OutputOptions =
+  | StreamOutputOptions
+  | ElasticsearchOutputOptions
+  | LogstashOutputOptions
+  | PrettyOutputOptions;
 
 export interface TransportOptions {
   /** `service.*` of every document. @default from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES / package.json / NODE_ENV */
@@ -96,9 +101,9 @@ function validate(options: TransportOptions): void {
         if (typeof o.host !== 'string' || o.host === '') problems.push(`${at}.host must be a host name`);
         if (!Number.isInteger(o.port) || o.port <= 0 || o.port > 65535)
           problems.push(`${at}.port must be a TCP port, got ${JSON.stringify(o.port)}`);
-      } else if (o.type !== 'stdout' && o.type !== 'stderr' && o.type !== 'file')
+      } else if (o.type !== 'stdout' && o.type !== 'stderr' && o.type !== 'file' && o.type !== 'pretty')
         problems.push(
-          `${at}.type must be stdout, stderr, file, elasticsearch or logstash, got ${JSON.stringify((o as { type: unknown }).type)}`,
+          `${at}.type must be stdout, stderr, file, pretty, elasticsearch or logstash, got ${JSON.stringify((o as { type: unknown }).type)}`,
         );
     });
   for (const source of options.redact?.patterns ?? []) {
@@ -151,6 +156,7 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   const outputs: Output[] = outputOptions.map((o) => {
     if (o.type === 'elasticsearch') return createElasticsearchOutput(o, `logs-${dataset}-default`);
     if (o.type === 'logstash') return createLogstashOutput(o);
+    if (o.type === 'pretty') return createPrettyOutput(o);
     return createStreamOutput(o);
   });
 

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config.js';
+import { currentLogContext } from './context.js';
 
 /** ECS version the records follow. */
 export const ECS_VERSION = '8.11.0';
@@ -23,7 +24,9 @@ export function createEcsLogger(config: Config, destination?: pino.DestinationSt
       // out of that slot (an empty object) and added as `log.level` by the mixin instead.
       formatters: { level: () => ({}) },
       timestamp: () => `"@timestamp":"${new Date().toISOString()}"`,
+      // The log context (request id, trace id of the request...) first, so the record's own fields win.
       mixin: (_fields, level, logger) => ({
+        ...currentLogContext(),
         'log.level': logger.levels.labels[level] ?? String(level),
         log: { logger: 'pgsight' },
       }),
