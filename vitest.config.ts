@@ -9,7 +9,7 @@ const standardDecorators: Plugin = {
   name: 'pgsight:standard-decorators',
   enforce: 'pre',
   transform(code, id) {
-    if (!id.endsWith('.test.ts') || !code.includes('@transactional')) return undefined;
+    if (!id.endsWith('.test.ts') || !/@(transactional|timed)\(/.test(code)) return undefined;
     const out = ts.transpileModule(code, {
       fileName: id,
       compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, sourceMap: true },

@@ -12,10 +12,10 @@
  * re-targeted (pino's logMethod hook) to a child logger of the context, created once per context and logger,
  * so the fields are serialized once, as pino's own child bindings are.
  */
-import { fileURLToPath } from 'node:url';
 import pino, { type Logger, type LoggerOptions } from 'pino';
 import { loadConfig } from '../config.js';
 import { currentLogContext, type LogFields } from './context.js';
+import { TRANSPORT_TARGET } from './transport-target.js';
 
 export type Environment = 'development' | 'production' | 'test';
 
@@ -35,10 +35,6 @@ export interface CreateLoggerOptions {
   /** Any other pino options (hooks.logMethod is pgsight's). */
   pino?: LoggerOptions;
 }
-
-const TRANSPORT = fileURLToPath(
-  new URL(`../../transports/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
-);
 
 const DEFAULT_LEVEL: Record<Environment, string> = { development: 'debug', production: 'info', test: 'warn' };
 
@@ -60,6 +56,15 @@ function contextChild(logger: Logger, context: LogFields): Logger {
   return child;
 }
 
+/**
+ * pino `hooks.logMethod`: outside a log context, the plain call; inside one, the same call on the context's
+ * child logger. Exported for loggers built by hand (and the benchmark).
+ */
+export function logWithContext(this: Logger, args: unknown[], method: (...a: unknown[]) => void): void {
+  const context = currentLogContext();
+  method.apply(context === undefined ? this : contextChild(this, context), args);
+}
+
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
   const config = loadConfig();
   const environment: Environment =
@@ -78,7 +83,7 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
           ...(config.elasticsearchUrl ? [{ type: 'elasticsearch', node: config.elasticsearchUrl }] : []),
         ]);
   const transport = pino.transport({
-    target: TRANSPORT,
+    target: TRANSPORT_TARGET,
     options: {
       service,
       outputs,
@@ -86,14 +91,7 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
       summary: 'on-trouble',
     },
   });
-  const hooks = {
-    ...options.pino?.hooks,
-    logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
-      const context = currentLogContext();
-      // Outside a context: the plain call. Inside: the same call on the context's child logger.
-      method.apply(context === undefined ? this : contextChild(this, context), args);
-    },
-  };
+  const hooks = { ...options.pino?.hooks, logMethod: logWithContext };
   return pino(
     {
       ...options.pino,

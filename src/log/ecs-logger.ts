@@ -4,10 +4,10 @@
  * PGSIGHT_ELASTICSEARCH_URL is set. pino flushes the transport when the app exits.
  */
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config.js';
 import { currentLogContext } from './context.js';
+import { TRANSPORT_TARGET } from './transport-target.js';
 
 /** ECS version the records follow. */
 export const ECS_VERSION = '8.11.0';
@@ -52,11 +52,6 @@ export function createEcsLogger(config: Config, destination?: pino.DestinationSt
   );
 }
 
-/** dist/src/log/ → dist/transports/index.js (and src/log/ → transports/index.ts under the tests' loader). */
-const TRANSPORT = fileURLToPath(
-  new URL(`../../transports/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
-);
-
 /**
  * The transport's worker thread is started by the first record, not at start-up: pgsight writes only for
  * slow or failed queries and transaction trouble, and an idle worker in every instrumented process costs
@@ -66,7 +61,7 @@ function lazyTransport(config: Config): pino.DestinationStream {
   let stream: (pino.DestinationStream & { flush?: (cb: (err?: Error) => void) => void }) | undefined;
   return {
     write(line: string) {
-      stream ??= pino.transport({ target: TRANSPORT, options: transportOptions(config) });
+      stream ??= pino.transport({ target: TRANSPORT_TARGET, options: transportOptions(config) });
       stream.write(line);
     },
     flush(cb: (err?: Error) => void) {

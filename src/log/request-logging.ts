@@ -40,6 +40,34 @@ function excluded(url: string | undefined, exclude: (string | RegExp)[]): boolea
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => unknown;
 
+const BODY_BYTES = Symbol('pgsight.bodyBytes');
+
+/**
+ * The response size: Node adds an implicit Content-Length only while writing the head, so the response's
+ * headers do not show it; the body bytes written are counted instead.
+ */
+function countBodyBytes(res: ServerResponse): void {
+  const counted = res as ServerResponse & { [BODY_BYTES]?: number };
+  counted[BODY_BYTES] = 0;
+  const size = (chunk: unknown, encoding?: unknown) =>
+    typeof chunk === 'string'
+      ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+      : chunk instanceof Uint8Array
+        ? chunk.byteLength
+        : 0;
+  const write = res.write;
+  const end = res.end;
+  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    counted[BODY_BYTES] = (counted[BODY_BYTES] ?? 0) + size(chunk, rest[0]);
+    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as ServerResponse['write'];
+  res.end = function (this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+    if (chunk !== undefined && typeof chunk !== 'function')
+      counted[BODY_BYTES] = (counted[BODY_BYTES] ?? 0) + size(chunk, rest[0]);
+    return (end as (...a: unknown[]) => ServerResponse).call(this, chunk, ...rest);
+  } as ServerResponse['end'];
+}
+
 /**
  * Wrap a node:http request handler: `createServer(requestLogging({ logger })(handler))`. A handler that throws
  * or rejects gets a 500 with a generic body (no internals), and its error is on the completion record.
@@ -56,12 +84,17 @@ export function requestLogging(options: RequestLoggingOptions): (handler: Handle
     },
     autoLogging: { ignore: (req) => excluded(req.url, exclude) },
     customLogLevel: (_req, res, err?: unknown) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    customProps: (req) => {
+    customProps: (req, res) => {
       const route = options.route?.(req);
-      return route ? { 'http.route': route } : {};
+      const bytes = (res as ServerResponse & { [BODY_BYTES]?: number })[BODY_BYTES];
+      return {
+        ...(route ? { 'http.route': route } : {}),
+        ...(bytes !== undefined ? { 'http.response.body.bytes': bytes } : {}),
+      };
     },
   });
   return (handler) => (req, res) => {
+    countBodyBytes(res);
     http(req, res);
     const id = String((req as IncomingMessage & { id?: unknown }).id);
     const traceId = trace.getActiveSpan()?.spanContext().traceId;
@@ -89,9 +122,8 @@ export function requestLogging(options: RequestLoggingOptions): (handler: Handle
  * (give fastify the logger: `Fastify({ loggerInstance: createLogger(), genReqId: fastifyRequestId() })`).
  */
 export function fastifyRequestLogging(
-  fastify: {
-    addHook: (name: string, hook: (...args: never[]) => unknown) => unknown;
-  },
+  // biome-ignore lint/suspicious/noExplicitAny: any fastify instance; fastify is not a dependency of pgsight
+  fastify: { addHook: (name: 'onRequest', hook: any) => unknown },
   options: { header?: string },
   done: () => void,
 ): void {
