@@ -1,32 +1,53 @@
 /**
  * Request-scoped log context: fields every record logged inside carries, across awaits, timers and fan-out,
- * by any logger `createLogger` made (and by pgsight's own records). AsyncLocalStorage holds one frozen
- * object per scope; binding more fields makes a new object, so a scope never changes under a sibling.
+ * by any logger `createLogger` made (and by pgsight's own records). AsyncLocalStorage holds one scope per
+ * `withLogContext`: its fields (a copy, typed read-only; not frozen, which costs on every request) and the
+ * child loggers made for it (see create-logger.ts). Binding more fields makes a new scope, so a scope never
+ * changes under a sibling.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 export type LogFields = Readonly<Record<string, unknown>>;
 
-const store = new AsyncLocalStorage<LogFields>();
+/** @internal a scope: the fields, and the child loggers bound to them (one fast slot, then a map). */
+export interface LogScope {
+  readonly fields: LogFields;
+  logger: object | undefined;
+  child: object | undefined;
+  others: Map<object, object> | undefined;
+}
+
+const store = new AsyncLocalStorage<LogScope>();
+
+function scope(fields: Record<string, unknown>): LogScope {
+  const parent = store.getStore();
+  return {
+    fields: parent ? { ...parent.fields, ...fields } : { ...fields },
+    logger: undefined,
+    child: undefined,
+    others: undefined,
+  };
+}
 
 /** Run `fn` with `fields` added to the current context (inner fields win). Returns what `fn` returns. */
 export function withLogContext<T>(fields: Record<string, unknown>, fn: () => T): T {
-  const parent = store.getStore();
-  return store.run(Object.freeze(parent ? { ...parent, ...fields } : { ...fields }), fn);
+  return store.run(scope(fields), fn);
 }
 
 /** Add fields to the current context, for the rest of this async flow. */
 export function bindLogContext(fields: Record<string, unknown>): void {
-  const parent = store.getStore();
-  store.enterWith(Object.freeze(parent ? { ...parent, ...fields } : { ...fields }));
+  store.enterWith(scope(fields));
 }
 
-/** The current context's fields (a frozen object; empty outside any context). */
+/** The current context's fields (read-only; empty outside any context). */
 export function getLogContext(): LogFields {
-  return store.getStore() ?? EMPTY;
+  return store.getStore()?.fields ?? EMPTY;
 }
 
 const EMPTY: LogFields = Object.freeze({});
 
-/** @internal the raw store, for the logger hook (undefined outside any context). */
-export const currentLogContext = (): LogFields | undefined => store.getStore();
+/** @internal the current scope (undefined outside any context). */
+export const currentLogScope = (): LogScope | undefined => store.getStore();
+
+/** @internal the current fields, for pgsight's own logger (undefined outside any context). */
+export const currentLogContext = (): LogFields | undefined => store.getStore()?.fields;

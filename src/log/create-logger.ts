@@ -14,7 +14,7 @@
  */
 import pino, { type Logger, type LoggerOptions } from 'pino';
 import { loadConfig } from '../config.js';
-import { currentLogContext, type LogFields } from './context.js';
+import { currentLogScope, type LogScope } from './context.js';
 import { TRANSPORT_TARGET } from './transport-target.js';
 
 export type Environment = 'development' | 'production' | 'test';
@@ -38,31 +38,31 @@ export interface CreateLoggerOptions {
 
 const DEFAULT_LEVEL: Record<Environment, string> = { development: 'debug', production: 'info', test: 'warn' };
 
-/** Children per context object and parent logger: created on the first record of a context. */
-const children = new WeakMap<LogFields, WeakMap<Logger, Logger>>();
-
-function contextChild(logger: Logger, context: LogFields): Logger {
-  let byLogger = children.get(context);
-  if (!byLogger) {
-    byLogger = new WeakMap();
-    children.set(context, byLogger);
-  }
-  let child = byLogger.get(logger);
-  if (!child) {
-    child = logger.child(context as Record<string, unknown>);
-    byLogger.set(logger, child);
-    byLogger.set(child, child); // a call made on the child itself is already bound
+/** The child of `logger` bound to the scope's fields, made on the scope's first record through that logger. */
+function contextChild(logger: Logger, scope: LogScope): Logger {
+  if (scope.logger === logger || scope.child === logger) return scope.child as Logger;
+  const known = scope.others?.get(logger);
+  if (known) return known as Logger;
+  const child = logger.child(scope.fields as Record<string, unknown>);
+  if (scope.logger === undefined) {
+    scope.logger = logger;
+    scope.child = child;
+  } else {
+    scope.others ??= new Map();
+    scope.others.set(logger, child);
+    scope.others.set(child, child); // a call made on the child itself is already bound
   }
   return child;
 }
 
 /**
- * pino `hooks.logMethod`: outside a log context, the plain call; inside one, the same call on the context's
- * child logger. Exported for loggers built by hand (and the benchmark).
+ * pino `hooks.logMethod`: outside a log context, the plain call; inside one, the same call on the scope's
+ * child logger (fields serialized once per scope, as pino's own child bindings are). Exported for loggers
+ * built by hand (and the benchmark).
  */
 export function logWithContext(this: Logger, args: unknown[], method: (...a: unknown[]) => void): void {
-  const context = currentLogContext();
-  method.apply(context === undefined ? this : contextChild(this, context), args);
+  const scope = currentLogScope();
+  method.apply(scope === undefined ? this : contextChild(this, scope), args);
 }
 
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
