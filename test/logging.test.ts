@@ -197,6 +197,17 @@ describe('request logging (node:http)', () => {
   });
 });
 
+describe('request logging under the preload', () => {
+  it('binds the trace id of the request span next to the request id', async () => {
+    const run = await runNode(fixture('request-app.mjs'));
+    const inHandler = run.records.find((r) => r.message === 'in handler');
+    const completed = run.records.find((r) => r.message === 'request completed');
+    expect(field(inHandler, 'trace.id')).toMatch(/^[0-9a-f]{32}$/);
+    expect(inHandler).toMatchObject({ http: { request: { id: 'req-traced' } } });
+    expect(field(completed, 'http.request.id')).toBe('req-traced');
+  });
+});
+
 describe('fastify plugin', () => {
   it('echoes the request id and binds it for the handler’s records; fastify logs the completion', async () => {
     const { logger, lines } = fileLogger();
