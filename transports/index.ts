@@ -17,10 +17,10 @@ import build from 'pino-abstract-transport';
 import { loadConfig } from '../src/config.js';
 import { PgsightError } from '../src/errors.js';
 import { defaultPinoConfig, type PinoConfig, toEcs, unparsedLine } from './ecs.js';
-import { createElasticsearchOutput, type ElasticsearchOutputOptions } from './outputs/elasticsearch.js';
-import { createLogstashOutput, type LogstashOutputOptions } from './outputs/logstash.js';
+import type { ElasticsearchOutputOptions } from './outputs/elasticsearch.js';
+import type { LogstashOutputOptions } from './outputs/logstash.js';
 import { emptyStats, type Output, type OutputStats } from './outputs/output.js';
-import { createPrettyOutput, type PrettyOutputOptions } from './outputs/pretty.js';
+import type { PrettyOutputOptions } from './outputs/pretty.js';
 import { createStreamOutput, type StreamOutputOptions } from './outputs/stream.js';
 import { createRedactor, type RedactOptions } from './redact.js';
 
@@ -153,12 +153,20 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   const dataset = es?.dataStream ? (DATA_STREAM.exec(es.dataStream)?.[1] as string) : datasetOf(service.name);
   const ecs = { service, dataset };
   const redact = createRedactor(options.redact);
-  const outputs: Output[] = outputOptions.map((o) => {
-    if (o.type === 'elasticsearch') return createElasticsearchOutput(o, `logs-${dataset}-default`);
-    if (o.type === 'logstash') return createLogstashOutput(o);
-    if (o.type === 'pretty') return createPrettyOutput(o);
-    return createStreamOutput(o);
-  });
+  // Output modules are loaded only when configured: the worker of a stdout-only logger starts without the
+  // Elasticsearch client or pino-pretty (pgsight's own logger starts its worker at its first record).
+  const outputs: Output[] = await Promise.all(
+    outputOptions.map(async (o): Promise<Output> => {
+      if (o.type === 'elasticsearch')
+        return (await import('./outputs/elasticsearch.js')).createElasticsearchOutput(
+          o,
+          `logs-${dataset}-default`,
+        );
+      if (o.type === 'logstash') return (await import('./outputs/logstash.js')).createLogstashOutput(o);
+      if (o.type === 'pretty') return (await import('./outputs/pretty.js')).createPrettyOutput(o);
+      return createStreamOutput(o);
+    }),
+  );
 
   // Ids: this transport instance's random prefix and a sequence. Stable across retries and spool replays of
   // one record; two identical records get two ids.
