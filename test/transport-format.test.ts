@@ -128,6 +128,10 @@ describe('redaction', () => {
     const redact = createRedactor();
     expect(redact.text('order 4111111111111112 shipped')).toBe('order 4111111111111112 shipped');
     expect(redact.text('card 4111-1111-1111-1111 charged')).toBe('card [REDACTED] charged');
+    // A Luhn-valid digit run inside a hex id (a trace id) is part of the id, not a card.
+    const traceId = '79ee38f4111111111111111ef1821b6306';
+    expect(redact.text(traceId)).toBe(traceId);
+    expect(redact({ trace: { id: traceId } })).toEqual({ trace: { id: traceId } });
   });
 });
 

@@ -127,8 +127,9 @@ const BUILT_IN = [
   String.raw`(?<slack>\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]+)`,
   String.raw`(?<stripe>\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|\bwhsec_[A-Za-z0-9]{16,})`,
   String.raw`(?<google>\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-]))`,
-  // Card numbers: 13-19 digits, optionally grouped by spaces or dashes; Luhn-checked in the replacer.
-  String.raw`(?<card>(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-]))`,
+  // Card numbers: 13-19 digits, optionally grouped by spaces or dashes, standing alone; Luhn-checked in the replacer.
+  // Not inside a longer token: a digit run within a hex trace id or a base64 string is no card.
+  String.raw`(?<card>(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-]))`,
 ];
 
 export interface Redactor {
