@@ -132,6 +132,11 @@ describe('redaction', () => {
     const traceId = '79ee38f4111111111111111ef1821b6306';
     expect(redact.text(traceId)).toBe(traceId);
     expect(redact({ trace: { id: traceId } })).toEqual({ trace: { id: traceId } });
+    // An all-digit span id that happens to pass Luhn stays an id where ECS keeps ids.
+    expect(redact({ span: { id: '4111111111111111' }, note: '4111111111111111' })).toEqual({
+      span: { id: '4111111111111111' },
+      note: '[REDACTED]',
+    });
   });
 });
 

@@ -132,6 +132,12 @@ const BUILT_IN = [
   String.raw`(?<card>(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-]))`,
 ];
 
+/**
+ * `trace.id`, `span.id`, `transaction.id`, `parent.id`: random hex ids, which an all-digit span id (one in a few
+ * thousand) could make look like a Luhn-valid card number. Not scanned.
+ */
+const TRACE_ID_PARENTS = new Set(['trace', 'span', 'transaction', 'parent']);
+
 export interface Redactor {
   /** Redact a parsed record in place (and return it). */
   (record: Record<string, unknown>): Record<string, unknown>;
@@ -188,7 +194,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     return s.length < 8 ? s : s.replace(scanner, replace);
   };
 
-  const walk = (value: unknown, depth: number): unknown => {
+  const walk = (value: unknown, depth: number, parentKey = ''): unknown => {
     if (typeof value === 'string') return text(value);
     if (value === null || typeof value !== 'object') return value;
     if (depth >= maxDepth) {
@@ -214,8 +220,9 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       const v = object[key];
       if (isSecretKey(key) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean')
         object[key] = censor;
+      else if (key === 'id' && typeof v === 'string' && TRACE_ID_PARENTS.has(parentKey)) continue;
       else if (v !== null && (typeof v === 'string' || typeof v === 'object'))
-        object[key] = walk(v, depth + 1);
+        object[key] = walk(v, depth + 1, key);
       else if (typeof v === 'number' && v >= 1e12 && Number.isSafeInteger(v) && isCardNumber(String(v)))
         object[key] = censor;
     }
