@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeElasticsearch } from './support/es-server.js';
 import { LineServer } from './support/line-server.js';
-import { fixture, runNode } from './support/run-node.js';
+import { fixture, root, runNode } from './support/run-node.js';
 
 const servers: { stop(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -186,6 +186,30 @@ describe('Elasticsearch output', () => {
     const order = [...es.docs.values()].map((d) => (d.source as { run: string }).run);
     expect(order.lastIndexOf('killed')).toBeLessThan(order.indexOf('restart'));
     expect(spoolLines(spoolDir)).toBe(0);
+  });
+});
+
+describe("pgsight's own records", () => {
+  it('reach Elasticsearch too when PGSIGHT_ELASTICSEARCH_URL is set', async () => {
+    const es = await elasticsearch();
+    const cwd = mkdtempSync(join(tmpdir(), 'pgsight-app-')); // the spool lands in the app's directory
+    const run = await runNode(fixture('use-pg.mjs'), {
+      cwd,
+      args: ['--import', join(root, 'dist', 'src', 'register.js')],
+      env: { PGSIGHT_SLOW_QUERY_MS: '200', PGSIGHT_ELASTICSEARCH_URL: es.url, OTEL_SERVICE_NAME: 'ledger' },
+    });
+    expect(run.code).toBe(0);
+    const docs = [...es.docs.values()];
+    expect(docs.every((d) => d.index === 'logs-ledger-default')).toBe(true);
+    const slow = docs.filter((d) => (d.source.event as { action?: string }).action === 'db.query.slow');
+    expect(slow).toHaveLength(5);
+    expect(
+      docs.filter((d) => (d.source.event as { action?: string }).action === 'db.query.error'),
+    ).toHaveLength(2);
+    // And stdout still has them.
+    expect(
+      run.records.filter((r) => (r.event as { action?: string })?.action === 'db.query.slow'),
+    ).toHaveLength(5);
   });
 });
 
