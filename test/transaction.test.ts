@@ -392,6 +392,59 @@ describe('retries', () => {
   });
 });
 
+describe('hooks and lock options', () => {
+  it('a throwing afterCommit hook is logged and does not change the result', async () => {
+    const ran: string[] = [];
+    const value = await transaction(
+      pool,
+      async (tx) => {
+        tx.afterCommit(() => {
+          throw new Error('publisher down');
+        });
+        tx.afterCommit(() => ran.push('second hook'));
+        return 'committed anyway';
+      },
+      { name: 'publish' },
+    );
+    expect(value).toBe('committed anyway');
+    expect(ran).toEqual(['second hook']);
+    expect(byAction(records, 'db.transaction.after_commit_hook_failed')[0]).toMatchObject({
+      'log.level': 'error',
+      db: { transaction: { name: 'publish' } },
+      error: { message: 'publisher down' },
+    });
+  });
+
+  it('lockRows with nowait fails at once on a locked row (55P03); skipLocked returns the free rows', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = transaction(pool, async (tx) => {
+      await lockRows(tx, `${db.schema}.accounts`, [1]);
+      locked();
+      await held;
+    });
+    await isLocked;
+    await expect(
+      transaction(pool, (tx) => lockRows(tx, `${db.schema}.accounts`, [1, 2], { nowait: true })),
+    ).rejects.toMatchObject({ code: '55P03' });
+    const free = await transaction(pool, (tx) =>
+      lockRows(tx, `${db.schema}.accounts`, [1, 2], { skipLocked: true }),
+    );
+    expect(free.map((r) => r.id)).toEqual([2]);
+    release();
+    await holder;
+    await expect(
+      transaction(pool, (tx) => lockRows(tx, 'accounts', [1], { nowait: true, skipLocked: true })),
+    ).rejects.toMatchObject({ code: 'PGSIGHT_ERR_ARGUMENT_INVALID' });
+  });
+});
+
 describe('broken connections', () => {
   /** A one-connection pool on the test schema, and a second connection to terminate its backend with. */
   async function poolAndKiller() {
