@@ -31,7 +31,6 @@ export interface QueryInstruments {
 }
 
 export interface QueryRecorder {
-  readonly slowQueryMs: number;
   /** Called once per query, after it ended. `span` is undefined when no span was started. */
   end(
     client: ClientInfo,
@@ -168,7 +167,6 @@ export function createQueryRecorder(
   }
 
   return {
-    slowQueryMs,
     end(client, text, values, durationMs, error, span) {
       const failed = error !== undefined && error !== null;
       const slow = durationMs >= slowQueryMs;

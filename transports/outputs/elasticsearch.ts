@@ -53,7 +53,6 @@ interface Entry extends SpoolEntry {
 
 const RETRYABLE = (status: number) => status === 429 || status >= 500;
 
-class RequestFailed extends Error {}
 export function createElasticsearchOutput(
   options: ElasticsearchOutputOptions,
   defaultDataStream: string,
@@ -111,19 +110,14 @@ export function createElasticsearchOutput(
     }
   }
 
-  /** One _bulk request; returns the entries to re-send. Throws RequestFailed when the request itself failed. */
+  /** One _bulk request; returns the entries to re-send. Rejects when the request itself failed (an outage). */
   async function bulk(entries: readonly (Entry | SpoolEntry)[]): Promise<(Entry | SpoolEntry)[]> {
     const operations: string[] = [];
     for (const e of entries) operations.push(action(e.id), e.json);
-    let response: { items?: Record<string, { status: number; error?: unknown }>[] };
-    try {
-      response = (await client.bulk({
-        operations,
-        filter_path: 'errors,items.*.status,items.*.error',
-      })) as typeof response;
-    } catch (error) {
-      throw new RequestFailed(String(error));
-    }
+    const response = (await client.bulk({
+      operations,
+      filter_path: 'errors,items.*.status,items.*.error',
+    })) as { items?: Record<string, { status: number; error?: unknown }>[] };
     const retry: (Entry | SpoolEntry)[] = [];
     const items = response.items ?? [];
     entries.forEach((entry, i) => {
