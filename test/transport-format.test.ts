@@ -324,6 +324,28 @@ describe('file output', () => {
   });
 });
 
+describe('flush', () => {
+  it('logger.flush(cb) calls back once every record is written: an app may exit in the callback', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgsight-flush-'));
+    const path = join(dir, 'app.ndjson');
+    const run = await runNode(fixture('flush-then-kill.mjs'), {
+      args: [],
+      env: {
+        LINES: '500',
+        TRANSPORT_OPTIONS: JSON.stringify({
+          statusIntervalMs: 0,
+          summary: 'never',
+          outputs: [{ type: 'file', path }, { type: 'stdout' }],
+        }),
+      },
+    });
+    expect(run.signal).toBe('SIGKILL');
+    expect(run.stderr).toContain('in file at flush callback: 500');
+    expect(readLines(path).map((d) => d.message)).toEqual(Array.from({ length: 500 }, (_, i) => `line ${i}`));
+    expect(run.records.map((d) => d.message)).toEqual(Array.from({ length: 500 }, (_, i) => `line ${i}`));
+  });
+});
+
 describe('options', () => {
   it('rejects invalid options with every problem named', async () => {
     const load = (await import('../transports/index.js')).default;

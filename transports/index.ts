@@ -248,5 +248,16 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
       },
     },
   );
+  // logger.flush(cb) on the app side: thread-stream waits until the worker has read the bytes, then calls the
+  // destination's flush. Without one here, the callback would run while records are still on their way to
+  // the outputs, and a process that exits in it (pgsight's SIGTERM handler does) would lose them.
+  Object.assign(stream, {
+    flush(done: (error?: Error) => void) {
+      // setImmediate: lines already read are parsed and handed to the outputs before they are flushed.
+      setImmediate(() => {
+        Promise.all(outputs.map((o) => o.flush(closeTimeoutMs))).then(() => done(), done);
+      });
+    },
+  });
   return stream;
 }

@@ -27,8 +27,23 @@ export function createStreamOutput(options: StreamOutputOptions): Output {
       ? new SonicBoom({ dest: options.path as string, append: true, mkdir: true, sync: false })
       : new SonicBoom({ fd: options.type === 'stdout' ? 1 : 2, sync: false });
   let failed = false;
+  // Bytes handed to sonic-boom and bytes it reports written: flush() waits for the two to meet. sonic-boom's
+  // own flush(cb) calls back at once when minLength is 0 (its default), even with a write in flight.
+  let accepted = 0;
+  let written = 0;
+  let waiters: (() => void)[] = [];
+  const settle = () => {
+    const ready = waiters;
+    waiters = [];
+    for (const resolve of ready) resolve();
+  };
+  sonic.on('write', (n: number) => {
+    written += n;
+    if (written >= accepted) settle();
+  });
   sonic.on('error', () => {
     failed = true; // reported in the stats (dropped); never rethrown into pino's worker
+    settle();
   });
 
   let rotation: NodeJS.Timeout | undefined;
@@ -51,13 +66,14 @@ export function createStreamOutput(options: StreamOutputOptions): Output {
     }, options.rotationCheckMs ?? 1000).unref();
   }
 
-  const flush = () =>
+  const flush = (deadlineMs: number) =>
     new Promise<void>((resolve) => {
-      try {
-        sonic.flush(() => resolve());
-      } catch {
+      if (failed || written >= accepted) return resolve();
+      const timer = setTimeout(resolve, deadlineMs);
+      waiters.push(() => {
+        clearTimeout(timer);
         resolve();
-      }
+      });
     });
 
   return {
@@ -68,13 +84,15 @@ export function createStreamOutput(options: StreamOutputOptions): Output {
         stats.dropped++;
         return;
       }
-      sonic.write(`${json}\n`);
+      const line = `${json}\n`;
+      accepted += Buffer.byteLength(line);
+      sonic.write(line);
       stats.shipped++;
     },
-    flush: () => flush(),
-    async close() {
+    flush,
+    async close(deadlineMs) {
       if (rotation) clearInterval(rotation);
-      await flush();
+      await flush(deadlineMs);
       await new Promise<void>((resolve) => {
         sonic.once('close', () => resolve());
         sonic.once('error', () => resolve());
