@@ -89,6 +89,23 @@ describe('Elasticsearch output', () => {
     expect(spoolLines(spoolDir)).toBe(0); // replayed and released
   });
 
+  it.each(['8.11.0', '9.1.0'])(
+    'ships to Elasticsearch %s (REST compatibility headers it accepts)',
+    async (version) => {
+      const es = await elasticsearch();
+      es.version = version;
+      const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+      const run = await runNode(fixture('log-burst.mjs'), {
+        args: [],
+        env: { TRANSPORT_OPTIONS: JSON.stringify(esOptions(es, spoolDir)), LINES: '50', RUN: version },
+      });
+      expect(run.code).toBe(0);
+      expect(run.stderr).toContain('dead_lettered=0');
+      expect(es.count('logs-burst-test')).toBe(50);
+      expect(spoolLines(spoolDir)).toBe(0);
+    },
+  );
+
   it('429 and 503 on the request are retried until they succeed, never dropped', async () => {
     const es = await elasticsearch();
     const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
@@ -200,7 +217,13 @@ describe("pgsight's own records", () => {
     });
     expect(run.code).toBe(0);
     const docs = [...es.docs.values()];
-    expect(docs.every((d) => d.index === 'logs-ledger-default')).toBe(true);
+    expect(docs.every((d) => d.index === 'logs-pgsight.ledger-default')).toBe(true);
+    // data_stream.* agrees with the stream's name (the template maps them as constant_keyword).
+    expect(docs[0]?.source.data_stream).toEqual({
+      type: 'logs',
+      dataset: 'pgsight.ledger',
+      namespace: 'default',
+    });
     const slow = docs.filter((d) => (d.source.event as { action?: string }).action === 'db.query.slow');
     expect(slow).toHaveLength(5);
     expect(

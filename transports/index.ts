@@ -73,6 +73,13 @@ function invalid(problems: string[]): never {
   );
 }
 
+/**
+ * The default data stream is `logs-pgsight.<service>-default`: the prefix is what pgsight's index template
+ * (`dashboards/elasticsearch/`) matches, above the built-in `logs-*-*` template, without claiming every
+ * other `logs-*` stream of the cluster.
+ */
+export const DATASET_PREFIX = 'pgsight.';
+
 /** Dataset names may not contain '-' (data stream naming scheme); other odd characters become '_'. */
 const datasetOf = (name: string) =>
   name
@@ -160,7 +167,7 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
       if (o.type === 'elasticsearch')
         return (await import('./outputs/elasticsearch.js')).createElasticsearchOutput(
           o,
-          `logs-${dataset}-default`,
+          `logs-${DATASET_PREFIX}${dataset}-default`,
         );
       if (o.type === 'logstash') return (await import('./outputs/logstash.js')).createLogstashOutput(o);
       if (o.type === 'pretty') return (await import('./outputs/pretty.js')).createPrettyOutput(o);

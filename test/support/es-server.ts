@@ -1,5 +1,6 @@
 // A local server that speaks the parts of Elasticsearch's HTTP API the transport and `pgsight setup` use,
-// as the real one does: the product header on every response, `GET /`, and `POST /_bulk` with NDJSON
+// as the real one does: the product header on every response, the REST compatibility check on `Accept` /
+// `Content-Type` (an 8.x cluster refuses `compatible-with=9`), `GET /`, and `POST /_bulk` with NDJSON
 // action/document pairs, per-item statuses and errors, 409 for an existing `_id` with `create`, and
 // request-level 429 / 5xx and outages on demand. Documents are kept per index, so tests can count them.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -26,6 +27,8 @@ export class FakeElasticsearch {
   requestStatus: number | undefined;
   /** Per-item failures, e.g. a mapping error for some documents. */
   itemFault: ItemFault | undefined;
+  /** The version `GET /` reports; a client asking for a newer major's compatibility is refused, as ES does. */
+  version = '8.15.0';
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   port = 0;
@@ -88,11 +91,30 @@ export class FakeElasticsearch {
           status: this.requestStatus,
         });
       }
+      const major = Number(this.version.split('.')[0]);
+      for (const header of [req.headers.accept, req.headers['content-type']]) {
+        const wanted = /compatible-with=(\d+)/.exec(String(header ?? ''))?.[1];
+        if (wanted && (Number(wanted) > major || Number(wanted) < major - 1)) {
+          return this.send(res, 400, {
+            error: {
+              type: 'media_type_header_exception',
+              reason: `Invalid media-type value on headers [Accept, Content-Type]`,
+              root_cause: [
+                {
+                  type: 'status_exception',
+                  reason: `Accept version must be either version ${major} or ${major - 1}, but found ${wanted}. Accept=${req.headers.accept}`,
+                },
+              ],
+            },
+            status: 400,
+          });
+        }
+      }
       if (req.method === 'GET' && path === '/') {
         return this.send(res, 200, {
           name: 'fake',
           cluster_name: 'fake',
-          version: { number: '8.15.0', build_flavor: 'default' },
+          version: { number: this.version, build_flavor: 'default' },
           tagline: 'You Know, for Search',
         });
       }

@@ -24,7 +24,10 @@ export interface ElasticsearchOutputOptions {
   type: 'elasticsearch';
   /** @example 'http://127.0.0.1:9200' */
   node: string;
-  /** `logs-<dataset>-<namespace>`. @default 'logs-<service name>-default' */
+  /**
+   * `logs-<dataset>-<namespace>`. Keep the `pgsight.` dataset prefix to get pgsight's index template and
+   * dashboards (`npx pgsight setup`). @default 'logs-pgsight.<service name>-default'
+   */
   dataStream?: string;
   auth?: { apiKey: string } | { username: string; password: string };
   /** Where undeliverable documents wait. @default '.pgsight-spool' */
@@ -75,6 +78,12 @@ export function createElasticsearchOutput(
     maxRetries: 0,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
   });
+  // `data_stream.*` on every document, as Elastic's own shippers write them: data views and the Logs UI filter
+  // on them, and the template maps them as constant_keyword. Appended unless the record has its own.
+  const [, streamDataset, streamNamespace] = /^logs-(.+)-([^-]+)$/.exec(dataStream) ?? [];
+  const dataStreamFields = `,"data_stream":${JSON.stringify({ type: 'logs', dataset: streamDataset, namespace: streamNamespace })}}`;
+  const withDataStream = (json: string) =>
+    json.includes('"data_stream":') ? json : json.slice(0, -1) + dataStreamFields;
   const action = (id: string) =>
     `{"create":{"_index":${JSON.stringify(dataStream)},"_id":${JSON.stringify(id)}}}`;
 
@@ -263,7 +272,8 @@ export function createElasticsearchOutput(
   return {
     name: `elasticsearch ${dataStream}`,
     stats,
-    write(id, json) {
+    write(id, redacted) {
+      const json = withDataStream(redacted);
       if (outage || !spool.empty || queueBytes > maxQueueBytes) {
         spoolLater(id, json);
         if (!outage) {
