@@ -18,7 +18,7 @@ export interface Config {
   readonly logParams: boolean;
   /** `PGSIGHT_LOG_FILE`: append pgsight's records to this file instead of stdout. @default undefined (stdout) */
   readonly logFile: string | undefined;
-  /** `PGSIGHT_ELASTICSEARCH_URL`: pgsight's own records are also shipped to this Elasticsearch (data stream `logs-<service>-default`). @default undefined */
+  /** `PGSIGHT_ELASTICSEARCH_URL`: pgsight's own records are also shipped to this Elasticsearch (data stream `logs-pgsight.<service>-default`). @default undefined */
   readonly elasticsearchUrl: string | undefined;
   /** `PGSIGHT_LOG_LEVEL`: the level of pgsight's own logger. @default 'info' */
   readonly logLevel: LogLevel;
