@@ -1,0 +1,136 @@
+/** Service overview: requests (rate, 5xx share, latency), log volume, errors. */
+import { col, dashboard, type Panel, STANDARD_CONTROLS, search, xy } from './kibana.ts';
+
+/** Completion records of requestLogging() / pino-http: the ones with a response status. */
+const REQUESTS = 'http.response.status_code : *';
+
+const panels: Panel[] = [
+  {
+    x: 0,
+    y: 0,
+    w: 24,
+    h: 12,
+    object: xy({
+      id: 'pgsight-overview-request-rate',
+      title: 'Request rate',
+      description: 'Completed HTTP requests per interval.',
+      query: REQUESTS,
+      series: 'line',
+      columns: { time: col.time(), requests: col.count('Requests') },
+      x: 'time',
+      y: ['requests'],
+    }),
+  },
+  {
+    x: 24,
+    y: 0,
+    w: 24,
+    h: 12,
+    object: xy({
+      id: 'pgsight-overview-5xx-share',
+      title: '5xx share',
+      description: 'Share of requests answered with a 5xx status, per interval.',
+      query: REQUESTS,
+      series: 'bar_percentage_stacked',
+      columns: {
+        time: col.time(),
+        class: col.filters('Status', [
+          { label: '5xx', query: 'http.response.status_code >= 500' },
+          { label: 'other', query: 'http.response.status_code < 500' },
+        ]),
+        requests: col.count('Requests'),
+      },
+      x: 'time',
+      y: ['requests'],
+      split: 'class',
+    }),
+  },
+  {
+    x: 0,
+    y: 12,
+    w: 24,
+    h: 12,
+    object: xy({
+      id: 'pgsight-overview-latency',
+      title: 'Request latency p50 / p95 / p99',
+      description: 'Request duration percentiles (event.duration).',
+      query: REQUESTS,
+      series: 'line',
+      columns: {
+        time: col.time(),
+        p50: col.percentile('event.duration', 50, 'p50'),
+        p95: col.percentile('event.duration', 95, 'p95'),
+        p99: col.percentile('event.duration', 99, 'p99'),
+      },
+      x: 'time',
+      y: ['p50', 'p95', 'p99'],
+    }),
+  },
+  {
+    x: 24,
+    y: 12,
+    w: 24,
+    h: 12,
+    object: xy({
+      id: 'pgsight-overview-log-levels',
+      title: 'Log volume by level',
+      description: 'Records per interval, by log.level.',
+      query: '',
+      series: 'bar_stacked',
+      columns: {
+        time: col.time(),
+        level: col.terms('log.level', 'Level', 'records', 6),
+        records: col.count('Records'),
+      },
+      x: 'time',
+      y: ['records'],
+      split: 'level',
+    }),
+  },
+  {
+    x: 0,
+    y: 24,
+    w: 48,
+    h: 12,
+    object: xy({
+      id: 'pgsight-overview-errors-by-type',
+      title: 'Errors by error.type',
+      description: 'Records carrying an error, per interval, by its type.',
+      query: 'error.type : *',
+      series: 'bar_stacked',
+      columns: {
+        time: col.time(),
+        type: col.terms('error.type', 'Error type', 'errors', 10),
+        errors: col.count('Errors'),
+      },
+      x: 'time',
+      y: ['errors'],
+      split: 'type',
+    }),
+  },
+  {
+    x: 0,
+    y: 36,
+    w: 48,
+    h: 15,
+    object: search({
+      id: 'pgsight-overview-recent-errors',
+      title: 'Recent errors',
+      description: 'Error and fatal records, newest first, with the trace to open.',
+      query: 'log.level : ("error" or "fatal")',
+      columns: ['service.name', 'error.type', 'message', 'trace.id'],
+    }),
+  },
+];
+
+export const serviceOverview = {
+  file: 'pgsight-service-overview.ndjson',
+  dashboard: dashboard({
+    id: 'pgsight-service-overview',
+    title: '[pgsight] Service overview',
+    description: 'Requests, latency, log volume and errors of the services pgsight observes.',
+    panels,
+    controls: STANDARD_CONTROLS,
+  }),
+  panels,
+};
