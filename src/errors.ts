@@ -13,6 +13,15 @@ export const errorCodes = {
   PGSIGHT_ERR_TX_ABORTED: "The transaction's AbortSignal fired; the transaction was rolled back.",
   PGSIGHT_ERR_TRANSPORT_OPTIONS: 'pgsight/transport was given invalid options; every problem is listed.',
   PGSIGHT_ERR_TX_NONE: 'There is no transaction running in this async context.',
+  PGSIGHT_ERR_SETUP_UNREACHABLE: '`pgsight setup` could not connect to Elasticsearch or Kibana.',
+  PGSIGHT_ERR_SETUP_UNAUTHORIZED:
+    'Elasticsearch or Kibana refused the credentials given to `pgsight setup` (401 / 403).',
+  PGSIGHT_ERR_SETUP_VERSION:
+    'Elasticsearch or Kibana is older than the oldest version the dashboards support.',
+  PGSIGHT_ERR_SETUP_IMPORT:
+    'Kibana imported some saved objects of a dashboard file but not all; each failure is listed.',
+  PGSIGHT_ERR_SETUP_REQUEST:
+    'Elasticsearch or Kibana answered a `pgsight setup` request with an unexpected error.',
 } as const;
 
 export type PgsightErrorCode = keyof typeof errorCodes;

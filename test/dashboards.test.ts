@@ -152,7 +152,7 @@ describe('Elasticsearch assets', () => {
     expect(indexTemplate.priority).toBeGreaterThan(100);
     expect(indexTemplate.data_stream).toEqual({});
     expect(indexTemplate.composed_of).toContain('pgsight@mappings');
-    expect(indexTemplate.template.settings['index.lifecycle.name']).toBe('pgsight-logs');
+    expect(indexTemplate.template.settings.index.lifecycle.name).toBe('pgsight-logs');
     for (const file of files) {
       const view = validate(file).objects.find((o) => o.type === 'index-pattern') as {
         attributes: { title: string };
@@ -214,11 +214,11 @@ describe('the fields the dashboards chart', () => {
   });
 
   it('have the types the mapping gives them', () => {
-    const valueOf = (doc: Record<string, unknown>, path: string) =>
+    const fieldOf = (doc: Record<string, unknown>, path: string) =>
       path in doc
         ? doc[path]
         : path.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], doc);
-    const actions = new Set(docs.map((d) => valueOf(d, 'event.action')));
+    const actions = new Set(docs.map((d) => fieldOf(d, 'event.action')));
     expect(actions).toEqual(
       new Set([
         undefined, // application records
@@ -231,21 +231,21 @@ describe('the fields the dashboards chart', () => {
       ]),
     );
     for (const doc of docs) {
-      const duration = valueOf(doc, 'event.duration');
+      const duration = fieldOf(doc, 'event.duration');
       if (duration !== undefined) expect(Number.isInteger(duration)).toBe(true);
-      const sqlState = valueOf(doc, 'db.response.status_code');
+      const sqlState = fieldOf(doc, 'db.response.status_code');
       if (sqlState !== undefined) expect(sqlState).toMatch(/^[0-9A-Z]{5}$/);
-      const status = valueOf(doc, 'http.response.status_code');
+      const status = fieldOf(doc, 'http.response.status_code');
       if (status !== undefined) expect(typeof status).toBe('number');
-      const attempt = valueOf(doc, 'db.transaction.attempt');
+      const attempt = fieldOf(doc, 'db.transaction.attempt');
       if (attempt !== undefined) expect(Number.isInteger(attempt)).toBe(true);
     }
     expect(
       docs
-        .map((d) => valueOf(d, 'db.transaction.outcome'))
+        .map((d) => fieldOf(d, 'db.transaction.outcome'))
         .filter(Boolean)
         .sort(),
     ).toEqual(['committed', 'committed', 'retries_exhausted']);
-    expect(docs.some((d) => valueOf(d, 'http.response.status_code') === 500)).toBe(true);
+    expect(docs.some((d) => fieldOf(d, 'http.response.status_code') === 500)).toBe(true);
   });
 });

@@ -3,6 +3,7 @@
  *
  *   dashboards/<dashboard>.ndjson      data view, the objects its panels show, the dashboard (one per line)
  *   dashboards/elasticsearch/*.json    ILM policy, component template, index template
+ *   dashboards/manifest.json           what `pgsight setup` installs, in order, and the minimum versions
  *
  *   node dashboards/src/build.ts           write them
  *   node dashboards/src/build.ts --check   exit 1 when a committed file differs from what the sources build
@@ -14,8 +15,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ELASTICSEARCH_ASSETS } from './elasticsearch.ts';
-import { dataView, encode, type Panel, type SavedObject } from './kibana.ts';
+import { ELASTICSEARCH_ASSETS, MIN_ELASTICSEARCH } from './elasticsearch.ts';
+import { dataView, encode, MIN_KIBANA, type Panel, type SavedObject } from './kibana.ts';
 import { postgresqlQueries } from './postgresql-queries.ts';
 import { serviceOverview } from './service-overview.ts';
 import { transactions } from './transactions.ts';
@@ -61,6 +62,23 @@ export function buildAssets(): Map<string, string> {
     );
   for (const asset of ELASTICSEARCH_ASSETS)
     files.set(join('elasticsearch', asset.file), `${JSON.stringify(asset.body, null, 2)}\n`);
+  // What `pgsight setup` installs, in order, and the oldest versions it accepts.
+  const manifest = {
+    minElasticsearch: MIN_ELASTICSEARCH,
+    minKibana: MIN_KIBANA,
+    elasticsearch: ELASTICSEARCH_ASSETS.map(({ file, kind, name, path }) => ({
+      file: `elasticsearch/${file}`,
+      kind,
+      name,
+      path,
+    })),
+    dashboards: DASHBOARDS.map((d) => ({
+      file: d.file,
+      id: d.dashboard.id,
+      title: d.dashboard.attributes.title,
+    })),
+  };
+  files.set('manifest.json', `${JSON.stringify(manifest, null, 2)}\n`);
   return files;
 }
 

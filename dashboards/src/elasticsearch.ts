@@ -130,17 +130,32 @@ export const indexTemplate = {
   priority: 200,
   composed_of: ['logs@mappings', 'logs@settings', 'ecs@mappings', COMPONENT_TEMPLATE, CUSTOM_TEMPLATE],
   ignore_missing_component_templates: ['logs@mappings', 'logs@settings', 'ecs@mappings', CUSTOM_TEMPLATE],
-  template: { settings: { 'index.lifecycle.name': ILM_POLICY } },
+  // Nested, as Elasticsearch returns settings: `setup` compares what is installed with this, key by key.
+  template: { settings: { index: { lifecycle: { name: ILM_POLICY } } } },
   _meta: { managed_by: 'pgsight', description: 'pgsight data streams: logs-pgsight.<service>-<namespace>' },
 };
 
 /** File name (under dashboards/elasticsearch/) → asset, and the API path `setup` writes it to. */
 export const ELASTICSEARCH_ASSETS = [
-  { file: 'ilm-policy.json', path: `/_ilm/policy/${ILM_POLICY}`, body: ilmPolicy },
+  {
+    file: 'ilm-policy.json',
+    kind: 'ilm_policy',
+    name: ILM_POLICY,
+    path: `/_ilm/policy/${ILM_POLICY}`,
+    body: ilmPolicy,
+  },
   {
     file: 'component-template.json',
+    kind: 'component_template',
+    name: COMPONENT_TEMPLATE,
     path: `/_component_template/${COMPONENT_TEMPLATE}`,
     body: componentTemplate,
   },
-  { file: 'index-template.json', path: `/_index_template/${INDEX_TEMPLATE}`, body: indexTemplate },
+  {
+    file: 'index-template.json',
+    kind: 'index_template',
+    name: INDEX_TEMPLATE,
+    path: `/_index_template/${INDEX_TEMPLATE}`,
+    body: indexTemplate,
+  },
 ];

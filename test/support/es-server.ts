@@ -3,6 +3,8 @@
 // `Content-Type` (an 8.x cluster refuses `compatible-with=9`), `GET /`, and `POST /_bulk` with NDJSON
 // action/document pairs, per-item statuses and errors, 409 for an existing `_id` with `create`, and
 // request-level 429 / 5xx and outages on demand. Documents are kept per index, so tests can count them.
+// For `pgsight setup`: ILM policies, component and index templates (PUT / GET, answered in Elasticsearch's
+// shapes, with the defaults it fills in), authentication when `authorization` is set, and a request log.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -29,6 +31,13 @@ export class FakeElasticsearch {
   itemFault: ItemFault | undefined;
   /** The version `GET /` reports; a client asking for a newer major's compatibility is refused, as ES does. */
   version = '8.15.0';
+  /** `Authorization` header value every request must carry, when set (401 otherwise). */
+  authorization: string | undefined;
+  /** Every request, `METHOD /path`, in arrival order. */
+  readonly requests: string[] = [];
+  readonly ilmPolicies = new Map<string, { version: number; policy: Record<string, unknown> }>();
+  readonly componentTemplates = new Map<string, Record<string, unknown>>();
+  readonly indexTemplates = new Map<string, Record<string, unknown>>();
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   port = 0;
@@ -81,7 +90,18 @@ export class FakeElasticsearch {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      const path = (req.url ?? '/').split('?')[0];
+      const path = (req.url ?? '/').split('?')[0] as string;
+      this.requests.push(`${req.method} ${path}`);
+      if (this.authorization !== undefined && req.headers.authorization !== this.authorization) {
+        res.setHeader('www-authenticate', 'Basic realm="security" charset="UTF-8", ApiKey');
+        return this.send(res, 401, {
+          error: {
+            type: 'security_exception',
+            reason: `unable to authenticate with provided credentials and anonymous access is not allowed for this request [${path}]`,
+          },
+          status: 401,
+        });
+      }
       if (this.requestStatus !== undefined) {
         return this.send(res, this.requestStatus, {
           error: {
@@ -126,11 +146,84 @@ export class FakeElasticsearch {
         const filter = new URL(req.url ?? '/', 'http://x').searchParams.get('filter_path');
         return this.bulk(body, res, filter);
       }
+      const asset = /^\/(_ilm\/policy|_component_template|_index_template)\/([^/]+)$/.exec(path);
+      if (asset && (req.method === 'GET' || req.method === 'PUT'))
+        return this.asset(req.method, asset[1] as string, decodeURIComponent(asset[2] as string), body, res);
       this.send(res, 404, {
         error: { type: 'not_found', reason: `no handler for ${req.method} ${path}` },
         status: 404,
       });
     });
+  }
+
+  private asset(method: string, kind: string, name: string, body: string, res: ServerResponse) {
+    const notFound = (reason: string) =>
+      this.send(res, 404, { error: { type: 'resource_not_found_exception', reason }, status: 404 });
+    if (kind === '_ilm/policy') {
+      if (method === 'PUT') {
+        const { policy } = JSON.parse(body) as {
+          policy: { phases: Record<string, { actions: Record<string, unknown> }> };
+        };
+        // Elasticsearch fills in the delete action's default.
+        const deletePhase = policy.phases.delete?.actions;
+        if (deletePhase?.delete)
+          deletePhase.delete = { delete_searchable_snapshot: true, ...(deletePhase.delete as object) };
+        const version = (this.ilmPolicies.get(name)?.version ?? 0) + 1;
+        this.ilmPolicies.set(name, { version, policy });
+        return this.send(res, 200, { acknowledged: true });
+      }
+      const stored = this.ilmPolicies.get(name);
+      if (!stored) return notFound(`Lifecycle policy not found: ${name}`);
+      return this.send(res, 200, {
+        [name]: {
+          version: stored.version,
+          modified_date: new Date().toISOString(),
+          policy: stored.policy,
+          in_use_by: {},
+        },
+      });
+    }
+    if (kind === '_component_template') {
+      if (method === 'PUT') {
+        this.componentTemplates.set(name, JSON.parse(body));
+        return this.send(res, 200, { acknowledged: true });
+      }
+      const stored = this.componentTemplates.get(name);
+      if (!stored) return notFound(`component template matching [${name}] not found`);
+      return this.send(res, 200, { component_templates: [{ name, component_template: stored }] });
+    }
+    if (method === 'PUT') {
+      const template = JSON.parse(body) as Record<string, any>;
+      const ignored = new Set<string>(template.ignore_missing_component_templates ?? []);
+      const missing = (template.composed_of ?? []).filter(
+        (c: string) => !this.componentTemplates.has(c) && !ignored.has(c),
+      );
+      if (missing.length > 0)
+        return this.send(res, 400, {
+          error: {
+            type: 'invalid_index_template_exception',
+            reason: `index_template [${name}] invalid, cause [index template [${name}] specifies component templates [${missing.join(', ')}] that do not exist]`,
+          },
+          status: 400,
+        });
+      // Settings come back nested, and data_stream with its defaults.
+      const settings = template.template?.settings ?? {};
+      const nested: Record<string, any> = {};
+      for (const [key, value] of Object.entries(settings)) {
+        const parts = key.split('.');
+        let at = nested;
+        for (const part of parts.slice(0, -1)) at = at[part] ??= {};
+        at[parts[parts.length - 1] as string] = value;
+      }
+      if (template.template) template.template.settings = nested;
+      if (template.data_stream)
+        template.data_stream = { hidden: false, allow_custom_routing: false, ...template.data_stream };
+      this.indexTemplates.set(name, template);
+      return this.send(res, 200, { acknowledged: true });
+    }
+    const stored = this.indexTemplates.get(name);
+    if (!stored) return notFound(`index template matching [${name}] not found`);
+    return this.send(res, 200, { index_templates: [{ name, index_template: stored }] });
   }
 
   private bulk(body: string, res: ServerResponse, filterPath: string | null): void {

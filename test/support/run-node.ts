@@ -16,7 +16,10 @@ export interface RunResult {
 }
 
 export interface RunOptions {
+  /** Node's own arguments, before the script. @default ['--import', 'pgsight/register'] */
   args?: string[];
+  /** The script's arguments. */
+  scriptArgs?: string[];
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
   /** Working directory of the child. @default the package root */
@@ -36,11 +39,15 @@ export function runNode(script: string, options: RunOptions = {}): Promise<RunRe
     if (value === undefined) delete env[key];
     else env[key] = value;
   }
-  const child = spawn(process.execPath, [...(options.args ?? ['--import', 'pgsight/register']), script], {
-    cwd: options.cwd ?? root,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(options.args ?? ['--import', 'pgsight/register']), script, ...(options.scriptArgs ?? [])],
+    {
+      cwd: options.cwd ?? root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   let pending = '';

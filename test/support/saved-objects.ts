@@ -130,10 +130,7 @@ export function parseKql(query: string): KqlField[] {
     } else value();
   };
   const primary = (): void => {
-    if (isWord(peek(), 'not')) {
-      next();
-      return primary();
-    }
+    while (isWord(peek(), 'not')) next();
     if (peek() === '(') {
       next();
       or();
