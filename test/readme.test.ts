@@ -25,4 +25,14 @@ describe('README', () => {
       expect(readme).toContain(`\`${entry === '.' ? 'pgsight' : `pgsight/${entry.slice(2)}`}\``);
     }
   });
+
+  it('documents every command and npm script users run', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      bin: Record<string, string>;
+      scripts: Record<string, string>;
+    };
+    for (const command of Object.keys(pkg.bin)) expect(readme).toContain(`npx ${command} setup`);
+    for (const script of ['test', 'check', 'build', 'bench', 'dashboards'])
+      expect(readme).toMatch(new RegExp(`npm run ${script}\\b|npm ${script}\\b`));
+  });
 });
