@@ -103,6 +103,19 @@ describe('log context', () => {
     const record = run.records.find((r) => String(field(r, 'db.query.text')).includes('in_context'));
     expect(field(record, 'http.request.id')).toBe('req-9');
   });
+
+  it("names the right request when a pooled query waited for another request's connection, and in watchdog records", async () => {
+    const run = await runNode(fixture('logging-app.mjs'), {
+      env: { SCENARIO: 'pool-wait-context', PGSIGHT_SLOW_QUERY_MS: '0', PGSIGHT_TX_IDLE_MS: '50' },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const asked = run.records
+      .filter((r) => String(field(r, 'db.query.text')).includes('asked_by'))
+      .map((r) => field(r, 'http.request.id'));
+    expect(asked.sort()).toEqual(['req-a', 'req-b', 'req-c']);
+    const idle = run.records.find((r) => field(r, 'event.action') === 'db.transaction.idle');
+    expect(field(idle ?? {}, 'http.request.id')).toBe('req-idle');
+  });
 });
 
 describe('request logging (node:http)', () => {

@@ -13,6 +13,7 @@
  *                                   └─ on result/error ─▶ recorder.end(): span, histogram, slow/failed record
  */
 import { type Context, context, ROOT_CONTEXT, type Span, SpanKind, type Tracer } from '@opentelemetry/api';
+import { currentLogScope } from '../log/context.js';
 import type { ManualTracker } from './manual-transactions.js';
 import type { NormalizedQuery } from './normalize.js';
 import { type ClientInfo, type QueryRecorder, querySpanName } from './query-recorder.js';
@@ -95,6 +96,7 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
     } catch (error) {
       state.onInternalError(error);
     }
+    const scope = currentLogScope();
     const start = performance.now();
     const done = (error: unknown) => {
       try {
@@ -102,7 +104,7 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
           watchdog.queryEnded();
           state.manual?.after(this, text, error);
         }
-        state.recorder.end(this, text, params, performance.now() - start, error, span);
+        state.recorder.end(this, text, params, performance.now() - start, error, span, scope);
       } catch (internal) {
         state.onInternalError(internal);
       }

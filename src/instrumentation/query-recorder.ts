@@ -12,6 +12,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { Config } from '../config.js';
+import { inLogScope, type LogScope } from '../log/context.js';
 import type { PgsightLogger } from '../log/ecs-logger.js';
 import type { NormalizedQuery } from './normalize.js';
 import { sqlStateOf } from './sqlstate.js';
@@ -39,6 +40,8 @@ export interface QueryRecorder {
     durationMs: number,
     error: unknown,
     span: Span | undefined,
+    /** The log context the query was issued in (its end runs in a socket event's context). */
+    scope?: LogScope,
   ): void;
 }
 
@@ -167,7 +170,7 @@ export function createQueryRecorder(
   }
 
   return {
-    end(client, text, values, durationMs, error, span) {
+    end(client, text, values, durationMs, error, span, scope) {
       const failed = error !== undefined && error !== null;
       const slow = durationMs >= slowQueryMs;
       // Fast, successful, unobserved queries stop here: no normalization, no allocation.
@@ -184,7 +187,8 @@ export function createQueryRecorder(
           'db.operation.name': query.operation,
         });
       }
-      if (failed || slow) writeRecord(client, query, values, durationMs, sqlState, error, spanContext);
+      if (failed || slow)
+        inLogScope(scope, () => writeRecord(client, query, values, durationMs, sqlState, error, spanContext));
     },
   };
 }

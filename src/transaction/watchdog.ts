@@ -9,6 +9,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config.js';
+import { currentLogScope, inLogScope } from '../log/context.js';
 import { pgsightLogger } from '../log/pgsight-logger.js';
 
 export interface Origin {
@@ -115,6 +116,9 @@ export class Watchdog {
   private longLogged = false;
   private idleLogged = false;
 
+  /** The log context of the flow that opened the transaction: the sweep runs in a timer's. */
+  private readonly scope = currentLogScope();
+
   constructor(
     private readonly fields: () => Record<string, unknown>,
     private readonly origin: Origin,
@@ -142,17 +146,21 @@ export class Watchdog {
     if (!this.longLogged && warnMs > 0 && now - this.openedAt >= warnMs) {
       this.longLogged = true;
       const ms = now - this.openedAt;
-      pgsightLogger().warn(
-        this.record('db.transaction.long', ms, {}),
-        `transaction open for ${Math.round(ms)} ms (PGSIGHT_TX_WARN_MS)`,
+      inLogScope(this.scope, () =>
+        pgsightLogger().warn(
+          this.record('db.transaction.long', ms, {}),
+          `transaction open for ${Math.round(ms)} ms (PGSIGHT_TX_WARN_MS)`,
+        ),
       );
     }
     if (!this.idleLogged && idleMs > 0 && this.inFlight === 0 && now - this.lastActivity >= idleMs) {
       this.idleLogged = true;
       const idle = now - this.lastActivity;
-      pgsightLogger().warn(
-        this.record('db.transaction.idle', now - this.openedAt, { idle_ms: Math.round(idle) }),
-        `transaction idle for ${Math.round(idle)} ms with no query in flight (PGSIGHT_TX_IDLE_MS)`,
+      inLogScope(this.scope, () =>
+        pgsightLogger().warn(
+          this.record('db.transaction.idle', now - this.openedAt, { idle_ms: Math.round(idle) }),
+          `transaction idle for ${Math.round(idle)} ms with no query in flight (PGSIGHT_TX_IDLE_MS)`,
+        ),
       );
     }
   }
