@@ -1,0 +1,86 @@
+/**
+ * The ledger service: `npm run ledger` (or `node --import pgsight/register examples/ledger/main.ts`).
+ *
+ *   start:    schema migration → publish what the outbox still holds → listen
+ *   SIGTERM:  stop accepting → finish in-flight requests → close the pool → flush the logs → exit 0
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { createLogger, loadConfig, logError, requestLogging } from 'pgsight';
+import { createLedger } from './app.ts';
+import { ledgerConfig } from './config.ts';
+import { migrate } from './schema.ts';
+
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+const config = ledgerConfig();
+const elasticsearch = loadConfig({ onProblem: () => {} }).elasticsearchUrl;
+const logger = createLogger({
+  service: { name: 'ledger' },
+  // LEDGER_LOG_FILE: ECS JSON into the file (and Elasticsearch when PGSIGHT_ELASTICSEARCH_URL is set);
+  // otherwise the profile NODE_ENV selects (readable lines in development).
+  ...(config.logFile
+    ? {
+        environment: 'production' as const,
+        outputs: [
+          { type: 'file', path: config.logFile },
+          ...(elasticsearch ? [{ type: 'elasticsearch', node: elasticsearch }] : []),
+        ],
+      }
+    : {}),
+});
+
+const pool = new pg.Pool({
+  connectionString: config.databaseUrl,
+  max: 10,
+  application_name: `ledger-${config.schema}`,
+  options: `-c search_path=${config.schema}`,
+});
+// A pooled connection that dies while idle (a restarted or terminated backend) is replaced on next use.
+pool.on('error', (error) => logger.warn({ err: error }, 'an idle database connection was lost'));
+
+try {
+  await migrate(pool, config.schema);
+} catch (error) {
+  logError(error, {}, logger);
+  process.stderr.write(
+    `ledger: cannot prepare the database at ${config.databaseUrl.replace(/:[^:@/]*@/, ':***@')}: ${(error as Error).message}\n`,
+  );
+  await pool.end().catch(() => {});
+  await new Promise((resolve) => logger.flush(resolve));
+  process.exit(1);
+}
+
+const ledger = createLedger(pool, config, logger);
+const pending = await ledger.publishPending();
+if (pending > 0)
+  logger.info({ outbox: { published: pending } }, `published ${pending} outbox events left from before`);
+
+const server = createServer(requestLogging({ logger, route: ledger.routeOf })(ledger.handle));
+await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+const { port } = server.address() as AddressInfo;
+ledger.setPort(port);
+logger.info(
+  { url: { full: `http://${config.host}:${port}` }, server: { port } },
+  `ledger listening on http://${config.host}:${port}`,
+);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down: finishing in-flight requests');
+  const forced = setTimeout(() => server.closeAllConnections(), SHUTDOWN_TIMEOUT_MS).unref();
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve()); // stops accepting; calls back once every connection has ended
+    server.closeIdleConnections();
+  });
+  clearTimeout(forced);
+  await pool.end();
+  logger.info('stopped');
+  await new Promise((resolve) => logger.flush(resolve));
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
