@@ -166,6 +166,36 @@ describe('correlation', () => {
     expect(querySpan?.parentSpanId).toBe(serverSpan?.spanId);
   });
 
+  it.each([
+    ['a sampled', '01'],
+    ['an unsampled', '00'],
+  ])(
+    'with no exporter, %s incoming trace propagates: same trace id downstream and in the logs, same flag',
+    async (_, flag) => {
+      const traceId = '4bf92f3536b3b0ff6a6f0d1e27d1e0b1';
+      const run = await runNode(fixture('propagate-app.mjs'), {
+        env: { INCOMING_TRACEPARENT: `00-${traceId}-00f067aa0ba902b7-${flag}`, PGSIGHT_SLOW_QUERY_MS: '10' },
+      });
+      expect(run.code, run.stderr).toBe(0);
+      const downstream = String(run.records.find((r) => 'downstream' in r)?.downstream);
+      expect(downstream).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-${flag}$`));
+      expect(downstream).not.toContain('00f067aa0ba902b7'); // a span of this service sits in between
+      expect(run.records.find((r) => r.msg === 'handling request')?.trace_id).toBe(traceId);
+      const slow = run.records.find((r) => field(r, 'event.action') === 'db.query.slow');
+      expect(field(slow ?? {}, 'trace.id')).toBe(traceId);
+      expect(field(slow ?? {}, 'span.id')).toMatch(/^[0-9a-f]{16}$/);
+    },
+  );
+
+  it('with no exporter and no incoming trace, starts a sampled one', async () => {
+    const run = await runNode(fixture('propagate-app.mjs'));
+    expect(run.code, run.stderr).toBe(0);
+    const downstream = String(run.records.find((r) => 'downstream' in r)?.downstream);
+    const [, traceId] = /^00-([0-9a-f]{32})-[0-9a-f]{16}-01$/.exec(downstream) ?? [];
+    expect(traceId).toBeDefined();
+    expect(run.records.find((r) => r.msg === 'handling request')?.trace_id).toBe(traceId);
+  });
+
   it('exports the pool metrics of instrumentation-pg', async () => {
     await runNode(fixture('use-pg.mjs'), { env: { ...otlp(), OTEL_TRACES_EXPORTER: 'none' } });
     const names = new Set(otlpReceiver.receiver.points.map((p) => p.metric));

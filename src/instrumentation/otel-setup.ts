@@ -4,7 +4,8 @@
  * - The environment names an exporter (`OTEL_*_EXPORTER`, `OTEL_EXPORTER_OTLP_*ENDPOINT`): the OpenTelemetry
  *   Node SDK (`@opentelemetry/sdk-node`) builds everything from `OTEL_*`, as it documents.
  * - Nothing is exported (the default, and when spans go to processors passed in code): the same core parts
- *   (tracer provider, AsyncLocalStorage context manager, W3C propagators) are composed directly. sdk-node
+ *   (tracer provider, AsyncLocalStorage context manager, W3C propagators) are composed directly; with no
+ *   span processor either, the tracer provider is propagation-only (see propagation-tracer.ts). sdk-node
  *   loads every exporter it could build up front, about 15 MB of heap that an app exporting nothing would
  *   carry for good, and a larger heap measurably slows every query in bench/pg.mjs.
  */
@@ -17,7 +18,6 @@ import { MeterProvider, type MetricReader } from '@opentelemetry/sdk-metrics';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
-  NoopSpanProcessor,
   ParentBasedSampler,
   type Sampler,
   type SpanProcessor,
@@ -25,6 +25,7 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import type { Config, SamplerChoice } from '../config.js';
+import { PropagationTracerProvider } from './propagation-tracer.js';
 
 export interface OtelSetup {
   /** True when a tracer provider is installed, so starting spans is worth it. */
@@ -69,12 +70,12 @@ function composeCore(
   propagation.setGlobalPropagator(
     new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
   );
-  const tracerProvider = new TracerProvider({
-    resource,
-    sampler: samplerFor(config.sampler),
-    // No exporter: spans still exist, so logs carry trace ids and requests correlate; nothing is shipped.
-    spanProcessors: options.spanProcessors ?? [new NoopSpanProcessor()],
-  });
+  // Nothing consumes spans: they carry ids and sampling decisions (logs correlate, traceparent propagates)
+  // but record nothing (propagation-tracer.ts). Span processors passed in code get recorded spans.
+  const sampler = samplerFor(config.sampler);
+  const tracerProvider = options.spanProcessors
+    ? new TracerProvider({ resource, sampler, spanProcessors: options.spanProcessors })
+    : new PropagationTracerProvider(sampler);
   trace.setGlobalTracerProvider(tracerProvider);
   const readers = options.metricReaders ?? [];
   const meterProvider = readers.length > 0 ? new MeterProvider({ resource, readers }) : undefined;
@@ -82,8 +83,16 @@ function composeCore(
   registerInstrumentations({ instrumentations, tracerProvider, ...(meterProvider ? { meterProvider } : {}) });
   return {
     tracing: true,
-    forceFlush: () => Promise.all([tracerProvider.forceFlush(), meterProvider?.forceFlush()]),
-    shutdown: () => Promise.all([tracerProvider.shutdown(), meterProvider?.shutdown()]),
+    forceFlush: () =>
+      Promise.all([
+        tracerProvider instanceof TracerProvider ? tracerProvider.forceFlush() : undefined,
+        meterProvider?.forceFlush(),
+      ]),
+    shutdown: () =>
+      Promise.all([
+        tracerProvider instanceof TracerProvider ? tracerProvider.shutdown() : undefined,
+        meterProvider?.shutdown(),
+      ]),
   };
 }
 

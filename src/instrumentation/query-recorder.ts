@@ -6,6 +6,7 @@ import {
   type Attributes,
   type Counter,
   type Histogram,
+  isSpanContextValid,
   type Span,
   type SpanContext,
   SpanStatusCode,
@@ -173,12 +174,17 @@ export function createQueryRecorder(
     end(client, text, values, durationMs, error, span, scope) {
       const failed = error !== undefined && error !== null;
       const slow = durationMs >= slowQueryMs;
+      const recording = span?.isRecording() === true;
       // Fast, successful, unobserved queries stop here: no normalization, no allocation.
-      if (!failed && !slow && span === undefined && instruments.duration === undefined) return;
+      if (!failed && !slow && !recording && instruments.duration === undefined) {
+        span?.end();
+        return;
+      }
       const query = normalize(text);
       const sqlState = failed ? sqlStateOf(error) : undefined;
-      // Taken before the span ends (an ended span no longer reports itself as recording).
-      const spanContext = span?.isRecording() ? span.spanContext() : trace.getActiveSpan()?.spanContext();
+      // The query's own span, recording or not (a propagation-only or unsampled span still has ids).
+      const own = span?.spanContext();
+      const spanContext = own && isSpanContextValid(own) ? own : trace.getActiveSpan()?.spanContext();
       if (span) finishSpan(span, slow, sqlState, error);
       if (instruments.duration) recordMetric(client, query, durationMs / 1000, sqlState, error);
       if (slow) {

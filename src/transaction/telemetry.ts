@@ -6,6 +6,7 @@ import {
   type Attributes,
   type Counter,
   type Histogram,
+  isSpanContextValid,
   type MeterProvider,
   metrics,
   type Span,
@@ -87,7 +88,7 @@ export function transactionFields(info: TransactionInfo, attempt: number): Recor
 
 function traceFields(span: Span | undefined): Record<string, unknown> {
   const ctx = span?.spanContext();
-  return ctx && span?.isRecording() ? { trace: { id: ctx.traceId }, span: { id: ctx.spanId } } : {};
+  return ctx && isSpanContextValid(ctx) ? { trace: { id: ctx.traceId }, span: { id: ctx.spanId } } : {};
 }
 
 export function recordRetry(

@@ -1,0 +1,83 @@
+/**
+ * The tracer installed when nothing consumes spans (no exporter configured, no span processor passed in
+ * code). Spans are still started by every instrumentation, with real trace and span ids and the configured
+ * sampler's decision, so logs carry trace ids, outgoing requests carry `traceparent` with the right sampled
+ * flag, and downstream services keep their traces. What is skipped is recording: attributes, events, timings
+ * and the span objects that hold them, which nobody would read. Measured on the ledger (bench/ledger.mjs):
+ * recording spans for nobody cost about 60 µs of CPU per HTTP transfer (11 spans).
+ *
+ * A span here is OpenTelemetry's own non-recording span (`trace.wrapSpanContext`): `isRecording()` is false,
+ * so instrumentations skip their attribute work, as they do for unsampled spans.
+ */
+import {
+  type Context,
+  context,
+  isSpanContextValid,
+  type Span,
+  type SpanContext,
+  SpanKind,
+  type SpanOptions,
+  TraceFlags,
+  type Tracer,
+  type TracerProvider,
+  trace,
+} from '@opentelemetry/api';
+import {
+  type IdGenerator,
+  RandomIdGenerator,
+  type Sampler,
+  SamplingDecision,
+} from '@opentelemetry/sdk-trace';
+
+class PropagationTracer implements Tracer {
+  constructor(
+    private readonly sampler: Sampler,
+    private readonly ids: IdGenerator,
+  ) {}
+
+  startSpan(name: string, options: SpanOptions = {}, parentContext: Context = context.active()): Span {
+    const ctx = options.root ? trace.deleteSpan(parentContext) : parentContext;
+    const parent = trace.getSpanContext(ctx);
+    const inherited = parent !== undefined && isSpanContextValid(parent);
+    const traceId = inherited ? parent.traceId : this.ids.generateTraceId();
+    const result = this.sampler.shouldSample(
+      ctx,
+      traceId,
+      name,
+      options.kind ?? SpanKind.INTERNAL,
+      options.attributes ?? {},
+      options.links ?? [],
+    );
+    const spanContext: SpanContext = {
+      traceId,
+      spanId: this.ids.generateSpanId(),
+      traceFlags:
+        result.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
+    };
+    const traceState = result.traceState ?? (inherited ? parent.traceState : undefined);
+    if (traceState) spanContext.traceState = traceState;
+    return trace.wrapSpanContext(spanContext);
+  }
+
+  startActiveSpan<F extends (span: Span) => unknown>(name: string, ...rest: unknown[]): ReturnType<F> {
+    // (name, fn) | (name, options, fn) | (name, options, context, fn), as the API defines it.
+    const fn = rest[rest.length - 1] as F;
+    const options = (rest.length >= 2 ? rest[0] : undefined) as SpanOptions | undefined;
+    const parent = (rest.length >= 3 ? rest[1] : undefined) as Context | undefined;
+    const ctx = parent ?? context.active();
+    const span = this.startSpan(name, options, ctx);
+    return context.with(trace.setSpan(ctx, span), fn as (span: Span) => ReturnType<F>, undefined, span);
+  }
+}
+
+export class PropagationTracerProvider implements TracerProvider {
+  private readonly tracer: PropagationTracer;
+
+  constructor(sampler: Sampler) {
+    this.tracer = new PropagationTracer(sampler, new RandomIdGenerator());
+  }
+
+  getTracer(): Tracer {
+    return this.tracer;
+  }
+}
