@@ -13,6 +13,10 @@ export const errorCodes = {
   PGSIGHT_ERR_TX_ABORTED: "The transaction's AbortSignal fired; the transaction was rolled back.",
   PGSIGHT_ERR_TRANSPORT_OPTIONS: 'pgsight/transport was given invalid options; every problem is listed.',
   PGSIGHT_ERR_TX_NONE: 'There is no transaction running in this async context.',
+  PGSIGHT_ERR_2PC_ABORTED:
+    'A two-phase transaction was rolled back on every participant before its commit decision; `cause` says why.',
+  PGSIGHT_ERR_2PC_DISABLED:
+    'A participant has prepared transactions disabled (max_prepared_transactions = 0); nothing was committed.',
   PGSIGHT_ERR_SETUP_UNREACHABLE: '`pgsight setup` could not connect to Elasticsearch or Kibana.',
   PGSIGHT_ERR_SETUP_UNAUTHORIZED:
     'Elasticsearch or Kibana refused the credentials given to `pgsight setup` (401 / 403).',

@@ -36,3 +36,13 @@ export {
   transaction,
 } from './transaction/transaction.js';
 export { type TransactionalOptions, transactional } from './transaction/transactional.js';
+export {
+  GID_PREFIX,
+  type RecoverOptions,
+  type RecoveryReport,
+  recoverInDoubt,
+  type TwoPhaseOptions,
+  type TwoPhasePhase,
+  type TwoPhaseRequest,
+  twoPhaseCommit,
+} from './transaction/two-phase.js';

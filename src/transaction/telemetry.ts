@@ -56,6 +56,8 @@ export interface TransactionInfo {
   isolationLevel: string | undefined;
   namespace: string | undefined;
   kind?: string;
+  /** A two-phase transaction's global id (`db.transaction.global_id`). */
+  globalId?: string;
 }
 
 export function startTransactionSpan(info: TransactionInfo): Span {
@@ -66,6 +68,8 @@ export function startTransactionSpan(info: TransactionInfo): Span {
       ...(info.namespace ? { 'db.namespace': info.namespace } : {}),
       'db.transaction.name': info.name,
       ...(info.isolationLevel ? { 'db.transaction.isolation_level': info.isolationLevel } : {}),
+      ...(info.kind ? { 'db.transaction.kind': info.kind } : {}),
+      ...(info.globalId ? { 'db.transaction.global_id': info.globalId } : {}),
     },
   });
 }
@@ -81,6 +85,7 @@ export function transactionFields(info: TransactionInfo, attempt: number): Recor
         attempt,
         ...(info.isolationLevel ? { isolation_level: info.isolationLevel } : {}),
         ...(info.kind ? { kind: info.kind } : {}),
+        ...(info.globalId ? { global_id: info.globalId } : {}),
       },
     },
   };

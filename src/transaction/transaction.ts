@@ -136,7 +136,8 @@ const isPool = (db: unknown): db is pg.Pool =>
   typeof (db as pg.Pool).connect === 'function' && typeof (db as pg.Pool).totalCount === 'number';
 
 /** A connection loss rather than an answer from the server (which would carry a SQLSTATE). */
-function isConnectionLoss(error: unknown): boolean {
+/** @internal no SQLSTATE (the socket closed) or a connection-class one. */
+export function isConnectionLoss(error: unknown): boolean {
   const code = sqlStateOf(error);
   return code === undefined || classifySqlState(code) === 'connection';
 }
