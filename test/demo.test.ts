@@ -3,9 +3,11 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { expect, it } from 'vitest';
 import { createTestSchema } from '../src/testing/index.js';
 import { root, runNode } from './support/run-node.js';
+import { secondDatabaseUrl } from './support/second-database.js';
 
 const demo = join(root, 'examples', 'ledger', 'demo.ts');
 
@@ -16,7 +18,7 @@ it('runs the ledger under load and prints the summary, with the balance invarian
     const run = await runNode(demo, {
       args: [],
       scriptArgs: ['--duration', '4', '--concurrency', '4', '--accounts', '6', '--log-file', logFile],
-      env: { LEDGER_SCHEMA: schema.schema },
+      env: { LEDGER_SCHEMA: schema.schema, LEDGER_SECOND_DATABASE_URL: await secondDatabaseUrl() },
       timeoutMs: 60_000,
     });
     expect(run.code, run.stdout + run.stderr).toBe(0);
@@ -33,6 +35,10 @@ it('runs the ledger under load and prints the summary, with the balance invarian
     expect(lines.some((l) => l.includes('"logger":"pgsight"'))).toBe(true);
   } finally {
     await schema.drop();
+    const b = new pg.Client({ connectionString: await secondDatabaseUrl() });
+    await b.connect();
+    await b.query(`DROP SCHEMA IF EXISTS ${schema.schema} CASCADE`);
+    await b.end();
   }
 });
 

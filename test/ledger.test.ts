@@ -1,8 +1,11 @@
 // examples/ledger, the reference service, run as users run it: its API contract, its correctness under
 // concurrent load (and with database backends killed mid-load), its graceful shutdown, and what it logs.
+
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, type RunningLedger, startLedger } from './support/ledger.js';
 import { field } from './support/run-node.js';
+import { preparedTransactionsEnabled, secondDatabaseUrl } from './support/second-database.js';
 
 const get = (ledger: RunningLedger, path: string) => call(ledger.url, 'GET', path);
 const post = (ledger: RunningLedger, path: string, body?: unknown, headers?: Record<string, string>) =>
@@ -316,5 +319,99 @@ describe('operations', () => {
         } else expect(idle).toEqual([]);
       }
     }
+  });
+});
+
+describe('inter-ledger transfers (two-phase commit across two databases)', () => {
+  let ledger: RunningLedger;
+  let ledgerB: pg.Pool;
+  beforeAll(async () => {
+    await preparedTransactionsEnabled();
+    const urlB = await secondDatabaseUrl();
+    ledger = await startLedger('ledger_inter');
+    ledgerB = new pg.Pool({ connectionString: urlB, options: `-c search_path=${ledger.schema.schema}` });
+  });
+  afterAll(async () => {
+    await ledgerB.end();
+    await ledger.stop();
+  });
+
+  it('moves money between the ledgers both ways, refuses what it must, and conserves the total', async () => {
+    const [inA] = await openAccounts(ledger, 1, 1000);
+    const inB = (await post(ledger, '/interledger/accounts', { balance: 500 })).body;
+    expect(inB).toMatchObject({ id: expect.any(Number), balance: 500, ledger: 'b' });
+    const moved = await post(ledger, '/interledger/transfers', { from: inA, to: inB.id, amount: 300 });
+    expect(moved).toMatchObject({
+      status: 201,
+      body: {
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        from: inA,
+        to: inB.id,
+        amount: 300,
+        direction: 'a_to_b',
+      },
+    });
+    expect((await get(ledger, `/accounts/${inA}`)).body.balance).toBe(700);
+    expect((await get(ledger, `/interledger/accounts/${inB.id}`)).body.balance).toBe(800);
+    const back = await post(ledger, '/interledger/transfers', {
+      from: inB.id,
+      to: inA,
+      amount: 50,
+      direction: 'b_to_a',
+    });
+    expect(back.status).toBe(201);
+    expect((await get(ledger, `/accounts/${inA}`)).body.balance).toBe(750);
+    expect(
+      await post(ledger, '/interledger/transfers', { from: inA, to: inB.id, amount: 5000 }),
+    ).toMatchObject({
+      status: 422,
+      body: { error: 'insufficient funds', ledger: 'a' },
+    });
+    expect(await post(ledger, '/interledger/transfers', { from: inA, to: 999999, amount: 1 })).toMatchObject({
+      status: 404,
+      body: { ledger: 'b', accounts: [999999] },
+    });
+    expect(
+      await post(ledger, '/interledger/transfers', { from: inA, to: inB.id, amount: 1, direction: 'up' }),
+    ).toMatchObject({ status: 400, body: { fields: { direction: expect.any(String) } } });
+    // Each side of each transfer is a leg in its ledger, and the legs of one transfer cancel out.
+    const legs = [
+      ...(await ledger.schema.pool.query('SELECT global_id, amount::int FROM interledger_legs')).rows,
+      ...(await ledgerB.query('SELECT global_id, amount::int FROM interledger_legs')).rows,
+    ];
+    const byTransfer = new Map<string, number>();
+    for (const leg of legs) byTransfer.set(leg.global_id, (byTransfer.get(leg.global_id) ?? 0) + leg.amount);
+    expect([...byTransfer.values()]).toEqual([0, 0]);
+  });
+
+  it('under concurrent transfers both ways, nothing is half-applied and nothing stays prepared', async () => {
+    const accountsA = await openAccounts(ledger, 3, 1000);
+    const accountsB: number[] = [];
+    for (let i = 0; i < 3; i++)
+      accountsB.push((await post(ledger, '/interledger/accounts', { balance: 1000 })).body.id);
+    const statuses = await load(
+      Array.from({ length: 40 }, (_, i) => async () => {
+        const [a, b] = [accountsA[random(3)] as number, accountsB[random(3)] as number];
+        const body =
+          i % 2 === 0
+            ? { from: a, to: b, amount: 1 + random(300) }
+            : { from: b, to: a, amount: 1 + random(300), direction: 'b_to_a' };
+        return (await post(ledger, '/interledger/transfers', body)).status;
+      }),
+      8,
+    );
+    expect(statuses.every((s) => s === 201 || s === 422)).toBe(true);
+    const sumA = await ledger.schema.pool.query(
+      'SELECT sum(balance)::int AS s FROM accounts WHERE id = ANY($1)',
+      [accountsA],
+    );
+    const sumB = await ledgerB.query('SELECT sum(balance)::int AS s FROM accounts WHERE id = ANY($1)', [
+      accountsB,
+    ]);
+    expect(sumA.rows[0].s + sumB.rows[0].s).toBe(6000);
+    const inDoubt = await ledgerB.query(
+      "SELECT count(*)::int AS n FROM pg_prepared_xacts WHERE gid LIKE 'pgsight%'",
+    );
+    expect(inDoubt.rows[0].n).toBe(0);
   });
 });

@@ -8,7 +8,8 @@ import type pg from 'pg';
 import { type Transaction, transaction } from 'pgsight';
 import type { Logger } from 'pino';
 import type { LedgerConfig } from './config.ts';
-import { HttpError, invalid, MAX_AMOUNT, parseTransfer, transfer } from './transfers.ts';
+import { interledgerTransfer, parseInterledger } from './interledger.ts';
+import { HttpError, invalid, parseBalance, parseTransfer, transfer } from './transfers.ts';
 
 type Params = Record<string, string>;
 type Handler = (req: IncomingMessage, params: Params, body: unknown) => Promise<[number, unknown]>;
@@ -71,7 +72,7 @@ const transferRow = (row: {
   createdAt: row.created_at.toISOString(),
 });
 
-export function createLedger(pool: pg.Pool, config: LedgerConfig, logger: Logger) {
+export function createLedger(pool: pg.Pool, config: LedgerConfig, logger: Logger, second?: pg.Pool) {
   /** The outbox relay: marks the row published (a real service would hand it to a broker here). */
   async function publish(outboxId: number): Promise<void> {
     const { rowCount } = await pool.query(
@@ -96,9 +97,7 @@ export function createLedger(pool: pg.Pool, config: LedgerConfig, logger: Logger
   });
 
   route('POST', '/accounts', async (_req, _params, body) => {
-    const balance = (body as { balance?: unknown } | undefined)?.balance;
-    if (typeof balance !== 'number' || !Number.isSafeInteger(balance) || balance < 0 || balance > MAX_AMOUNT)
-      throw invalid({ balance: `must be a whole number of minor units, 0 to ${MAX_AMOUNT}` });
+    const balance = parseBalance(body);
     const { rows } = await pool.query('INSERT INTO accounts (balance) VALUES ($1) RETURNING id, balance', [
       balance,
     ]);
@@ -142,6 +141,38 @@ export function createLedger(pool: pg.Pool, config: LedgerConfig, logger: Logger
     );
     if (rows.length === 0) throw new HttpError(404, { error: 'transfer not found', transfer: id(params) });
     return [200, transferRow(rows[0])];
+  });
+
+  // Ledger B and transfers between the two ledgers (two-phase commit: interledger.ts).
+  const ledgerB = () => {
+    if (!second) throw new HttpError(503, { error: 'ledger B is not available' });
+    return second;
+  };
+  route('POST', '/interledger/accounts', async (_req, _params, body) => {
+    const balance = parseBalance(body);
+    const { rows } = await ledgerB().query(
+      'INSERT INTO accounts (balance) VALUES ($1) RETURNING id, balance',
+      [balance],
+    );
+    return [201, { ...account(rows[0]), ledger: 'b' }];
+  });
+  route('GET', '/interledger/accounts/:id', async (_req, params) => {
+    const { rows } = await ledgerB().query('SELECT id, balance FROM accounts WHERE id = $1', [id(params)]);
+    if (rows.length === 0)
+      throw new HttpError(404, { error: 'account not found', ledger: 'b', accounts: [id(params)] });
+    return [200, { ...account(rows[0]), ledger: 'b' }];
+  });
+  route('POST', '/interledger/transfers', async (_req, _params, body) => {
+    const request = parseInterledger(body);
+    try {
+      return [201, await interledgerTransfer(pool, ledgerB(), request)];
+    } catch (error) {
+      // Rolled back on both ledgers before the decision (recovery got there first, or a participant could
+      // not prepare): nothing moved, the client may try again.
+      if ((error as { code?: string }).code === 'PGSIGHT_ERR_2PC_ABORTED')
+        throw new HttpError(503, { error: 'the transfer was rolled back on both ledgers; try again' });
+      throw error;
+    }
   });
 
   // Deliberately slow (pg_sleep), so the slow-query record and the dashboards have something to show.

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { createLogger, loadConfig, logError, requestLogging } from 'pgsight';
 import { createLedger } from './app.ts';
 import { ledgerConfig } from './config.ts';
+import { migrateLegs, startRecovery } from './interledger.ts';
 import { migrate } from './schema.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -52,7 +53,39 @@ try {
   process.exit(1);
 }
 
-const ledger = createLedger(pool, config, logger);
+/** Ledger B, in its own database (created when missing), for inter-ledger transfers; undefined if unusable. */
+async function openSecondLedger(): Promise<pg.Pool | undefined> {
+  const name = decodeURIComponent(new URL(config.secondDatabaseUrl).pathname.slice(1));
+  try {
+    const { rowCount } = await pool.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount)
+      await pool.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((error: { code?: string }) => {
+        if (error.code !== '42P04') throw error; // created meanwhile by another instance
+      });
+    const second = new pg.Pool({
+      connectionString: config.secondDatabaseUrl,
+      max: 10,
+      application_name: `ledger-${config.schema}-b`,
+      options: `-c search_path=${config.schema}`,
+    });
+    second.on('error', (error) => logger.warn({ err: error }, 'an idle connection to ledger B was lost'));
+    await migrate(second, config.schema);
+    await migrateLegs(second);
+    await migrateLegs(pool);
+    return second;
+  } catch (error) {
+    logger.warn({ err: error }, `ledger B (${name}) is not available: inter-ledger transfers answer 503`);
+    return undefined;
+  }
+}
+const second = await openSecondLedger();
+const stopRecovery = second
+  ? startRecovery(pool, second, (error) =>
+      logger.warn({ err: error }, 'in-doubt recovery failed; retrying in 30 s'),
+    )
+  : () => {};
+
+const ledger = createLedger(pool, config, logger, second);
 const pending = await ledger.publishPending();
 if (pending > 0)
   logger.info({ outbox: { published: pending } }, `published ${pending} outbox events left from before`);
@@ -77,7 +110,8 @@ async function shutdown(signal: string): Promise<void> {
     server.closeIdleConnections();
   });
   clearTimeout(forced);
-  await pool.end();
+  stopRecovery();
+  await Promise.all([pool.end(), second?.end()]);
   logger.info('stopped');
   await new Promise((resolve) => logger.flush(resolve));
   process.exit(0);

@@ -45,11 +45,19 @@ export interface TransferResult {
 export const MAX_AMOUNT = 1_000_000_000_000;
 const KEY = /^[\x21-\x7e]{1,200}$/;
 
-const positiveInteger = (v: unknown, max = Number.MAX_SAFE_INTEGER) =>
+export const positiveInteger = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number =>
   typeof v === 'number' && Number.isSafeInteger(v) && v > 0 && v <= max;
 
 export function invalid(fields: Record<string, string>): HttpError {
   return new HttpError(400, { error: 'invalid request', fields });
+}
+
+/** An opening balance: `{ "balance": n }`, whole minor units from 0. */
+export function parseBalance(body: unknown): number {
+  const balance = (body as { balance?: unknown } | undefined)?.balance;
+  if (typeof balance !== 'number' || !Number.isSafeInteger(balance) || balance < 0 || balance > MAX_AMOUNT)
+    throw invalid({ balance: `must be a whole number of minor units, 0 to ${MAX_AMOUNT}` });
+  return balance;
 }
 
 export function parseTransfer(body: unknown, key: string | undefined): TransferRequest {

@@ -57,8 +57,8 @@ export interface TwoPhaseRequest<P extends string, T> {
   coordinator: pg.Pool;
   /** Participant name → its database. */
   participants: Record<P, pg.Pool>;
-  /** The work: one transaction per participant, by name. */
-  fn: (clients: Record<P, Transaction>) => Promise<T> | T;
+  /** The work: one transaction per participant, by name; and the global id (for the rows it writes). */
+  fn: (clients: Record<P, Transaction>, meta: { globalId: string }) => Promise<T> | T;
   options?: TwoPhaseOptions;
 }
 
@@ -303,7 +303,7 @@ export async function twoPhaseCommit<P extends string, T>(request: TwoPhaseReque
           signal: undefined,
         });
       }
-      result = await fn(clients);
+      result = await fn(clients, { globalId });
     } catch (error) {
       await abort(error);
       throw error;

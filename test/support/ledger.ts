@@ -2,8 +2,10 @@
 // stdout) in its own schema, and talks to it over HTTP.
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import pg from 'pg';
 import { createTestSchema, type TestSchema } from '../../src/testing/index.js';
 import { parseRecords, type RunResult, root, runNode } from './run-node.js';
+import { secondDatabaseUrl } from './second-database.js';
 
 export interface RunningLedger {
   url: string;
@@ -41,6 +43,8 @@ export async function call(
 
 export async function startLedger(name: string, env: Record<string, string> = {}): Promise<RunningLedger> {
   const schema = await createTestSchema({ name });
+  // Ledger B (inter-ledger transfers) in the tests' second database, in a schema of the same name.
+  const urlB = await secondDatabaseUrl();
   let stdout = '';
   let child: ChildProcess | undefined;
   let listening: (url: string) => void = () => {};
@@ -52,6 +56,7 @@ export async function startLedger(name: string, env: Record<string, string> = {}
     env: {
       PORT: '0',
       LEDGER_SCHEMA: schema.schema,
+      LEDGER_SECOND_DATABASE_URL: urlB,
       NODE_ENV: 'production',
       OTEL_SERVICE_NAME: 'ledger',
       ...env,
@@ -79,6 +84,10 @@ export async function startLedger(name: string, env: Record<string, string> = {}
       child?.kill(signal);
       const run = await exited;
       await schema.drop();
+      const b = new pg.Client({ connectionString: urlB });
+      await b.connect();
+      await b.query(`DROP SCHEMA IF EXISTS ${schema.schema} CASCADE`);
+      await b.end();
       return run;
     },
   };
