@@ -253,16 +253,20 @@ describe('under load', () => {
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
       })();
-      const statuses = await load(
-        Array.from({ length: 600 }, () => async () => {
-          const from = ids[random(10)] as number;
-          const to = ids[(ids.indexOf(from) + 1 + random(9)) % 10] as number;
-          return (await post(ledger, '/transfers', { from, to, amount: 1 + random(500) })).status;
-        }),
-        8,
-      );
-      killing = false;
-      await killer;
+      let statuses: number[];
+      try {
+        statuses = await load(
+          Array.from({ length: 600 }, () => async () => {
+            const from = ids[random(10)] as number;
+            const to = ids[(ids.indexOf(from) + 1 + random(9)) % 10] as number;
+            return (await post(ledger, '/transfers', { from, to, amount: 1 + random(500) })).status;
+          }),
+          8,
+        );
+      } finally {
+        killing = false;
+        await killer;
+      }
       expect(killed).toBeGreaterThan(0);
       expect(statuses.filter((s) => s === 201).length).toBeGreaterThan(0);
       // Recovered: healthy, and transfers go through again.
@@ -273,7 +277,10 @@ describe('under load', () => {
       expect(books.negative).toEqual([]);
       expect(books.disagreeing).toEqual([]);
     } finally {
-      await ledger.stop();
+      const run = await ledger.stop();
+      // The ledger must have survived: a crash would show here, with its reason.
+      expect(run.stderr).not.toMatch(/Error|node:internal/);
+      expect(run.code).toBe(0);
     }
   });
 });

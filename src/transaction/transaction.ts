@@ -273,14 +273,31 @@ interface Lease {
   release(destroy: boolean): void;
 }
 
-async function lease(db: pg.Pool | Client): Promise<Lease> {
+/**
+ * @internal `pool.connect()` with `onError` attached the moment the pool hands the client over. pg-pool takes
+ * its own error listener off before that, and the promise form resumes the caller a microtask later: a
+ * FATAL that arrives in the same socket read (a backend terminated just as it became ready) would be an
+ * unhandled 'error' event in between, and end the app. The callback form runs synchronously.
+ */
+export function connectGuarded(pool: pg.Pool, onError: (error: unknown) => void): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) => {
+    pool.connect((error, client) => {
+      if (error || !client) return reject(error);
+      client.on('error', onError);
+      resolve(client);
+    });
+  });
+}
+
+async function lease(db: pg.Pool | Client, onError: (error: unknown) => void): Promise<Lease> {
   if (isPool(db)) {
-    const client = (await db.connect()) as Client;
+    const client = (await connectGuarded(db, onError)) as unknown as Client;
     return {
       client,
       release: (destroy) => client.release?.(destroy ? new Error('pgsight: destroyed') : undefined),
     };
   }
+  db.on('error', onError);
   return { client: db, release: () => {} };
 }
 
@@ -318,15 +335,14 @@ async function attempts<T>(
 ): Promise<T> {
   const sqlStates: string[] = [];
   for (let attempt = 1; ; attempt++) {
-    const { client, release } = await lease(db);
-    if (info.namespace === undefined) info.namespace = client.database;
     let broken = false;
     // A checked-out client has no error listener of the pool's: without this one, a backend terminated
     // mid-transaction would crash the app with an unhandled 'error' event.
     const onClientError = () => {
       broken = true;
     };
-    client.on('error', onClientError);
+    const { client, release } = await lease(db, onClientError);
+    if (info.namespace === undefined) info.namespace = client.database;
     const watchdog = watchdogEnabled()
       ? new Watchdog(
           () => ({
@@ -424,8 +440,14 @@ function finish(
   tx.watchdog?.stop();
   (client as unknown as Record<symbol, unknown>)[ACTIVE] = undefined;
   client.removeListener('error', onError);
+  // A destroyed client is ended by the pool with no error listener of its own: a FATAL arriving meanwhile
+  // (a backend terminated while the socket closes) would be an unhandled 'error' event and end the app.
+  if (destroy) client.on('error', ignoreLateError);
   release(destroy);
 }
+
+/** @internal errors of a client being thrown away: nothing left to tell anyone. */
+export function ignoreLateError(): void {}
 
 /**
  * For `pgsight/testing`: open a transaction on one of the pool's clients that every use of the pool joins

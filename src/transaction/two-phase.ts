@@ -25,7 +25,7 @@ import { sqlStateOf } from '../instrumentation/sqlstate.js';
 import { pgsightLogger } from '../log/pgsight-logger.js';
 import { backoffDelayMs, type IsolationLevel, resolveOptions } from './options.js';
 import { recordEnd, startTransactionSpan, type TransactionInfo } from './telemetry.js';
-import { isConnectionLoss, Transaction } from './transaction.js';
+import { connectGuarded, ignoreLateError, isConnectionLoss, Transaction } from './transaction.js';
 
 export const GID_PREFIX = 'pgsight_2pc:';
 const PARTICIPANT = /^[A-Za-z0-9_]{1,40}$/;
@@ -92,7 +92,7 @@ async function ensureLog(coordinator: pg.Pool, table: string, session?: pg.Clien
   const tables = ensured.get(coordinator) ?? new Set();
   ensured.set(coordinator, tables);
   if (tables.has(table)) return;
-  const client = session ?? (await coordinator.connect());
+  const client = session ?? (await connectGuarded(coordinator, ignoreLateError));
   try {
     await client.query('BEGIN');
     // Concurrent CREATE TABLE IF NOT EXISTS can still collide on the catalog: serialize them.
@@ -110,7 +110,10 @@ async function ensureLog(coordinator: pg.Pool, table: string, session?: pg.Clien
     await client.query('ROLLBACK').catch(() => {});
     throw error;
   } finally {
-    if (!session) (client as pg.PoolClient).release();
+    if (!session) {
+      client.removeListener('error', ignoreLateError);
+      (client as pg.PoolClient).release();
+    }
   }
   tables.add(table);
 }
@@ -261,6 +264,7 @@ export async function twoPhaseCommit<P extends string, T>(request: TwoPhaseReque
   const release = (p: Participant<P>) => {
     if (!p.client) return;
     p.client.removeListener('error', p.onError);
+    if (p.broken) p.client.on('error', ignoreLateError); // see transaction.ts finish()
     p.client.release(p.broken ? new Error('pgsight: destroyed') : undefined);
     p.client = undefined;
   };
@@ -289,8 +293,7 @@ export async function twoPhaseCommit<P extends string, T>(request: TwoPhaseReque
     try {
       const clients = {} as Record<P, Transaction>;
       for (const p of all) {
-        p.client = await p.pool.connect();
-        p.client.on('error', p.onError);
+        p.client = await connectGuarded(p.pool, p.onError);
         await p.client.query(resolved.beginSql);
         clients[p.name] = new Transaction({
           client: p.client as unknown as Transaction['client'],
