@@ -2,8 +2,7 @@
 // second at 16 concurrent clients (keep-alive HTTP, contended accounts), and the ledger process's CPU time per
 // transfer. Each round starts a fresh ledger process (`node examples/ledger/main.ts`, or the same with
 // `--import pgsight/register`), warms it up, then measures; variants alternate, and medians are reported.
-// A third variant records every span into a processor that drops them (bench/baselines/recording-noop.mjs):
-// what propagation-only spans save when nothing is exported. Target (issue #7): without / with <= 1.10.
+// Target (issue #7): without / with <= 1.10.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -48,7 +47,6 @@ async function post(url, path, body) {
 const VARIANTS = {
   without: [],
   with: ['--import', 'pgsight/register'],
-  recording: ['--import', './bench/baselines/recording-noop.mjs'],
 };
 
 async function round(variant) {
@@ -119,7 +117,7 @@ const median = (values) => {
 };
 
 const admin = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-const results = { without: [], with: [], recording: [] };
+const results = { without: [], with: [] };
 try {
   for (let r = 0; r < ROUNDS; r++) {
     // Rotate which variant goes first, so drift on the machine does not favour one.
@@ -144,7 +142,6 @@ const summary = (variant) => ({
 });
 const without = summary('without');
 const withPreload = summary('with');
-const recording = summary('recording');
 const ratio = without.tps / withPreload.tps;
 console.log(`
 ledger: ${CLIENTS} clients, ${ACCOUNTS} accounts, ${ROUNDS} rounds of ${SECONDS} s per variant (medians)
@@ -153,5 +150,4 @@ ledger: ${CLIENTS} clients, ${ACCOUNTS} accounts, ${ROUNDS} rounds of ${SECONDS}
 |---|---|---|
 | without the preload | ${without.tps.toFixed(0)} | ${without.cpu.toFixed(0)} |
 | with \`--import pgsight/register\` | ${withPreload.tps.toFixed(0)} | ${withPreload.cpu.toFixed(0)} |
-| with pgsight, spans recorded into a dropping processor | ${recording.tps.toFixed(0)} | ${recording.cpu.toFixed(0)} |
 | **overhead ratio** (without / with, transfers/s), target <= 1.10 | **${ratio.toFixed(3)}** (${ratio <= 1.1 ? 'met' : 'not met'}) | ${(withPreload.cpu / without.cpu).toFixed(3)} (CPU, with / without) |`);
