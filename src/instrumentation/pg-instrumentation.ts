@@ -146,7 +146,9 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
       watchPool(this);
       return original.call(
         this,
-        typeof callback === 'function' ? keepContext(callback as PoolCallback) : callback,
+        typeof callback === 'function' && mayWait(this as PoolState)
+          ? keepContext(callback as PoolCallback)
+          : callback,
       );
     };
     Object.defineProperty(watching, POOL_WATCH, { value: true });
@@ -161,6 +163,24 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
 }
 
 type PoolCallback = (this: unknown, error: unknown, client: unknown, release: unknown) => unknown;
+
+interface PoolState {
+  idleCount?: number;
+  totalCount?: number;
+  waitingCount?: number;
+  options?: { max?: number };
+}
+
+/**
+ * Whether this checkout may have to wait for another request's release. An idle client is handed over on
+ * process.nextTick and a new one from its own connection's events, both in the caller's context: only a
+ * checkout that queues needs its context restored. (pg-pool's counters; unknown shapes count as waiting.)
+ */
+function mayWait(pool: PoolState): boolean {
+  const { idleCount, totalCount, waitingCount } = pool;
+  if (idleCount === undefined || totalCount === undefined) return true;
+  return (waitingCount ?? 0) > 0 || (idleCount === 0 && totalCount >= (pool.options?.max ?? 10));
+}
 
 /**
  * pg-pool hands a client to a waiting caller from the release of another: without this, the waiter's query
