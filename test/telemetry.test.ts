@@ -181,6 +181,7 @@ describe('correlation', () => {
       expect(downstream).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-${flag}$`));
       expect(downstream).not.toContain('00f067aa0ba902b7'); // a span of this service sits in between
       expect(run.records.find((r) => r.msg === 'handling request')?.trace_id).toBe(traceId);
+      expect(run.records.find((r) => r.msg === 'body read')?.trace_id).toBe(traceId);
       const slow = run.records.find((r) => field(r, 'event.action') === 'db.query.slow');
       expect(field(slow ?? {}, 'trace.id')).toBe(traceId);
       expect(field(slow ?? {}, 'span.id')).toMatch(/^[0-9a-f]{16}$/);

@@ -13,9 +13,10 @@ import { type Config, loadConfig } from '../config.js';
 import { createEcsLogger, type PgsightLogger } from '../log/ecs-logger.js';
 import { setPgsightLogger } from '../log/pgsight-logger.js';
 import { setWatchdogThresholds } from '../transaction/watchdog.js';
+import { installHttpPropagation } from './http-propagation.js';
 import { createManualTracker } from './manual-transactions.js';
 import { createQueryNormalizer } from './normalize.js';
-import { setupOpenTelemetry } from './otel-setup.js';
+import { otelExportsConfigured, setupOpenTelemetry } from './otel-setup.js';
 import { PgsightPgInstrumentation } from './pg-instrumentation.js';
 import { isPgsightWrapped, type QueryPatchState } from './query-patch.js';
 import { createQueryRecorder, type QueryInstruments } from './query-recorder.js';
@@ -100,15 +101,19 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
   };
   setPgsightLogger(logger);
   setWatchdogThresholds({ warnMs: config.txWarnMs, idleMs: config.txIdleMs });
+  // Nothing consumes telemetry: HTTP needs context propagation only (http-propagation.ts says why).
+  const propagationOnly =
+    !otelExportsConfigured(config) && !options.spanProcessors && !options.metricReaders?.length;
   const instrumentations = [
     new PgsightPgInstrumentation({ ignoreConnectSpans: !config.connectSpans }, state, instruments),
-    new HttpInstrumentation(),
+    ...(propagationOnly ? [] : [new HttpInstrumentation()]),
     new PinoInstrumentation({ disableLogSending: !config.exporters.logs }),
   ];
   const otel = await setupOpenTelemetry(config, instrumentations, {
     spanProcessors: options.spanProcessors,
     metricReaders: options.metricReaders,
   });
+  if (propagationOnly) installHttpPropagation();
   // always_off (not parent-based) never samples anything: starting no query span at all is the same, cheaper.
   if (otel.tracing && config.sampler.name !== 'always_off') state.tracer = trace.getTracer('pgsight');
 
