@@ -3,11 +3,10 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { expect, it } from 'vitest';
 import { createTestSchema } from '../src/testing/index.js';
 import { root, runNode } from './support/run-node.js';
-import { secondDatabaseUrl } from './support/second-database.js';
+import { dropSecondSchema, secondDatabaseUrl } from './support/second-database.js';
 
 const demo = join(root, 'examples', 'ledger', 'demo.ts');
 
@@ -35,10 +34,7 @@ it('runs the ledger under load and prints the summary, with the balance invarian
     expect(lines.some((l) => l.includes('"logger":"pgsight"'))).toBe(true);
   } finally {
     await schema.drop();
-    const b = new pg.Client({ connectionString: await secondDatabaseUrl() });
-    await b.connect();
-    await b.query(`DROP SCHEMA IF EXISTS ${schema.schema} CASCADE`);
-    await b.end();
+    await dropSecondSchema(schema.schema);
   }
 });
 

@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ELASTICSEARCH_ASSETS, MIN_ELASTICSEARCH } from './elasticsearch.ts';
-import { dataView, encode, MIN_KIBANA, type Panel, type SavedObject } from './kibana.ts';
+import { type DashboardFile, dataView, encode, MIN_KIBANA } from './kibana.ts';
 import { postgresqlQueries } from './postgresql-queries.ts';
 import { serviceOverview } from './service-overview.ts';
 import { transactions } from './transactions.ts';
@@ -31,16 +31,12 @@ const FIELD_FORMATS = {
   },
 };
 
-export const DASHBOARDS: { file: string; dashboard: SavedObject; panels: Panel[] }[] = [
-  serviceOverview,
-  postgresqlQueries,
-  transactions,
-];
+export const DASHBOARDS: DashboardFile[] = [serviceOverview, postgresqlQueries, transactions];
 
 export const STAMP = / \(pgsight build ([0-9a-f]{12})\)$/;
 
 /** The objects of one dashboard's file, in import order: what is referenced comes before what refers to it. */
-export function fileObjects(entry: (typeof DASHBOARDS)[number]): Record<string, unknown>[] {
+export function fileObjects(entry: DashboardFile): Record<string, unknown>[] {
   const objects = [dataView(FIELD_FORMATS), ...entry.panels.map((p) => p.object), entry.dashboard].map(
     encode,
   );

@@ -400,6 +400,24 @@ export function dashboard(options: {
   };
 }
 
+/** One importable file: a dashboard with the standard controls, and the objects its panels show. */
+export interface DashboardFile {
+  file: string;
+  dashboard: SavedObject;
+  panels: Panel[];
+}
+
+export function dashboardFile(options: {
+  file: string;
+  id: string;
+  title: string;
+  description: string;
+  panels: Panel[];
+}): DashboardFile {
+  const { file, panels, ...board } = options;
+  return { file, panels, dashboard: dashboard({ ...board, panels, controls: STANDARD_CONTROLS }) };
+}
+
 // ---- encoding ----------------------------------------------------------------------------------------------
 
 /** Attributes Kibana stores as JSON strings, by type (elastic-package encodes the same list). */

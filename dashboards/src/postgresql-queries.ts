@@ -3,7 +3,7 @@
  * PGSIGHT_SLOW_QUERY_MS (db.query.slow) and one per failed query (db.query.error). With
  * PGSIGHT_SLOW_QUERY_MS=0 every query is recorded and these panels cover all traffic.
  */
-import { col, dashboard, type Panel, STANDARD_CONTROLS, search, table, xy } from './kibana.ts';
+import { col, dashboardFile, type Panel, search, table, xy } from './kibana.ts';
 
 const QUERIES = 'event.action : ("db.query.slow" or "db.query.error")';
 const SLOW = 'event.action : "db.query.slow"';
@@ -124,14 +124,10 @@ const panels: Panel[] = [
   },
 ];
 
-export const postgresqlQueries = {
+export const postgresqlQueries = dashboardFile({
   file: 'pgsight-postgresql-queries.ndjson',
-  dashboard: dashboard({
-    id: 'pgsight-postgresql-queries',
-    title: '[pgsight] PostgreSQL queries',
-    description: 'Slow and failed queries by fingerprint, operation and duration.',
-    panels,
-    controls: STANDARD_CONTROLS,
-  }),
+  id: 'pgsight-postgresql-queries',
+  title: '[pgsight] PostgreSQL queries',
+  description: 'Slow and failed queries by fingerprint, operation and duration.',
   panels,
-};
+});

@@ -1,5 +1,5 @@
 /** Service overview: requests (rate, 5xx share, latency), log volume, errors. */
-import { col, dashboard, type Panel, STANDARD_CONTROLS, search, xy } from './kibana.ts';
+import { col, dashboardFile, type Panel, search, xy } from './kibana.ts';
 
 /** Completion records of requestLogging() / pino-http: the ones with a response status. */
 const REQUESTS = 'http.response.status_code : *';
@@ -123,14 +123,10 @@ const panels: Panel[] = [
   },
 ];
 
-export const serviceOverview = {
+export const serviceOverview = dashboardFile({
   file: 'pgsight-service-overview.ndjson',
-  dashboard: dashboard({
-    id: 'pgsight-service-overview',
-    title: '[pgsight] Service overview',
-    description: 'Requests, latency, log volume and errors of the services pgsight observes.',
-    panels,
-    controls: STANDARD_CONTROLS,
-  }),
+  id: 'pgsight-service-overview',
+  title: '[pgsight] Service overview',
+  description: 'Requests, latency, log volume and errors of the services pgsight observes.',
   panels,
-};
+});

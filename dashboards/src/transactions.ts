@@ -3,7 +3,7 @@
  * recorded at debug level (PGSIGHT_LOG_LEVEL=debug shows them in "Outcomes over time"); rollbacks, retries,
  * exhausted retries and long / idle transactions at info or warn.
  */
-import { col, dashboard, metric, type Panel, STANDARD_CONTROLS, search, table, xy } from './kibana.ts';
+import { col, dashboardFile, metric, type Panel, search, table, xy } from './kibana.ts';
 
 const ENDED = 'event.action : "db.transaction.end"';
 const LONG_OR_IDLE = 'event.action : ("db.transaction.long" or "db.transaction.idle")';
@@ -127,14 +127,10 @@ const panels: Panel[] = [
   },
 ];
 
-export const transactions = {
+export const transactions = dashboardFile({
   file: 'pgsight-transactions.ndjson',
-  dashboard: dashboard({
-    id: 'pgsight-transactions',
-    title: '[pgsight] Transactions',
-    description: 'Outcomes, retries and long or idle transactions of the transaction toolkit.',
-    panels,
-    controls: STANDARD_CONTROLS,
-  }),
+  id: 'pgsight-transactions',
+  title: '[pgsight] Transactions',
+  description: 'Outcomes, retries and long or idle transactions of the transaction toolkit.',
   panels,
-};
+});

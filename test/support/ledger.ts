@@ -2,10 +2,9 @@
 // stdout) in its own schema, and talks to it over HTTP.
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import pg from 'pg';
 import { createTestSchema, type TestSchema } from '../../src/testing/index.js';
 import { parseRecords, type RunResult, root, runNode } from './run-node.js';
-import { secondDatabaseUrl } from './second-database.js';
+import { dropSecondSchema, secondDatabaseUrl } from './second-database.js';
 
 export interface RunningLedger {
   url: string;
@@ -84,10 +83,7 @@ export async function startLedger(name: string, env: Record<string, string> = {}
       child?.kill(signal);
       const run = await exited;
       await schema.drop();
-      const b = new pg.Client({ connectionString: urlB });
-      await b.connect();
-      await b.query(`DROP SCHEMA IF EXISTS ${schema.schema} CASCADE`);
-      await b.end();
+      await dropSecondSchema(schema.schema);
       return run;
     },
   };

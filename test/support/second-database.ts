@@ -21,6 +21,17 @@ export async function secondDatabaseUrl(): Promise<string> {
   return url.toString();
 }
 
+/** Drop a schema the ledger made in the second database (its ledger B), like createTestSchema's drop(). */
+export async function dropSecondSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: await secondDatabaseUrl() });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema.replace(/"/g, '""')}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
 /** max_prepared_transactions of the server: two-phase commit needs it above 0. */
 export async function preparedTransactionsEnabled(): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
