@@ -30,6 +30,8 @@ export interface Config {
   readonly txWarnMs: number;
   /** `PGSIGHT_TX_IDLE_MS`: a transaction with no query in flight for this long (ms) is logged once as `db.transaction.idle`; 0 turns it off. @default 1000 */
   readonly txIdleMs: number;
+  /** `PGSIGHT_TX_ORIGIN`: how the watchdog learns where a transaction was opened. `cached`: the call site is captured for the first uses of each transaction function (by source text), then re-checked every 32nd use; a function opened from two places is captured every time from then on. `exact`: captured on every transaction (~3-15 µs each). @default 'cached' */
+  readonly txOrigin: TxOrigin;
   /** `LOG_LEVEL`: the level of loggers made by `createLogger`. @default per environment (debug / info / warn) */
   readonly logLevelOverride: LogLevel | undefined;
   /** `NODE_ENV`: picks `createLogger`'s profile. @default undefined (development) */
@@ -101,6 +103,7 @@ export const defaults: Config = Object.freeze({
   connectSpans: false,
   txWarnMs: 5000,
   txIdleMs: 1000,
+  txOrigin: 'cached',
   logLevelOverride: undefined,
   nodeEnv: undefined,
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/test',
@@ -141,6 +144,12 @@ const logLevel: Parser<LogLevel> = {
   parse: (raw) => LOG_LEVELS.find((level) => level === raw.trim().toLowerCase()),
 };
 
+export type TxOrigin = 'cached' | 'exact';
+const txOrigin: Parser<TxOrigin> = {
+  expected: 'cached or exact',
+  parse: (raw) => (['cached', 'exact'] as const).find((mode) => mode === raw.trim().toLowerCase()),
+};
+
 const text: Parser<string> = { expected: 'a non-empty string', parse: (raw) => raw.trim() || undefined };
 
 const httpUrl: Parser<string> = {
@@ -165,6 +174,7 @@ const VARIABLES: {
   connectSpans: ['PGSIGHT_CONNECT_SPANS', boolean],
   txWarnMs: ['PGSIGHT_TX_WARN_MS', wholeNumber(0, 86_400_000)],
   txIdleMs: ['PGSIGHT_TX_IDLE_MS', wholeNumber(0, 86_400_000)],
+  txOrigin: ['PGSIGHT_TX_ORIGIN', txOrigin],
   logLevelOverride: ['LOG_LEVEL', logLevel],
   nodeEnv: ['NODE_ENV', text],
   databaseUrl: ['DATABASE_URL', text],

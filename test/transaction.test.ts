@@ -7,8 +7,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PgsightError } from '../src/errors.js';
 import { createTestSchema, type TestSchema } from '../src/testing/schema.js';
 import { lockRows } from '../src/transaction/lock-rows.js';
-import { currentTransaction, getCurrentTransaction, transaction } from '../src/transaction/transaction.js';
-import { setWatchdogThresholds } from '../src/transaction/watchdog.js';
+import {
+  currentTransaction,
+  getCurrentTransaction,
+  type Transaction,
+  transaction,
+} from '../src/transaction/transaction.js';
+import { clearOriginCache, setWatchdogThresholds } from '../src/transaction/watchdog.js';
 import { byAction, captureRecords } from './support/capture-logger.js';
 import { databaseUrl } from './support/db.js';
 import { field } from './support/run-node.js';
@@ -562,6 +567,30 @@ describe('watchdog', () => {
     expect(field(idle[0], 'db.transaction.idle_ms')).toBeGreaterThanOrEqual(100);
     expect(String(field(idle[0], 'code.stacktrace'))).toContain('transaction.test.ts');
   });
+
+  it.each(['cached', 'exact'] as const)(
+    'names the place that opened each transaction, one function opened from several places (origin %s)',
+    async (origin) => {
+      clearOriginCache();
+      setWatchdogThresholds({ warnMs: 0, idleMs: 50, origin });
+      const idle = async (tx: Transaction) => {
+        await tx.query('SELECT 1');
+        await sleep(130);
+      };
+      await transaction(pool, idle); // site-A
+      for (let i = 0; i < 3; i++) await transaction(pool, idle); // site-B
+      const again = async (tx: Transaction) => {
+        await tx.query('SELECT 2');
+        await sleep(130);
+      };
+      for (let i = 0; i < 4; i++) await transaction(pool, again); // site-C
+      const source = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+      const lineOf = (marker: string) => source.findIndex((line) => line.endsWith(marker)) + 1;
+      const lines = byAction(records, 'db.transaction.idle').map((r) => field(r, 'log.origin.file.line'));
+      const [a, b, c] = [lineOf('// site-A'), lineOf('// site-B'), lineOf('// site-C')];
+      expect(lines).toEqual([a, b, b, b, c, c, c, c]);
+    },
+  );
 
   it('does not call a transaction idle while its query runs', async () => {
     setWatchdogThresholds({ warnMs: 0, idleMs: 100 });

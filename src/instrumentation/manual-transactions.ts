@@ -70,7 +70,7 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
       if (v === 'BEGIN' || v === 'START') {
         c[MANUAL] = {
           openedAt: performance.now(),
-          watchdog: new Watchdog(fields(c), captureOrigin(calledFrom)),
+          watchdog: new Watchdog(c, fields(c), captureOrigin(calledFrom)),
         };
       }
       return undefined;

@@ -5,13 +5,18 @@
 import {
   type Attributes,
   type Counter,
+  createNoopMeter,
   type Histogram,
+  INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   type MeterProvider,
   metrics,
+  ProxyTracerProvider,
   type Span,
   SpanKind,
   SpanStatusCode,
+  type Tracer,
+  type TracerProvider,
   trace,
 } from '@opentelemetry/api';
 import { pgsightLogger } from '../log/pgsight-logger.js';
@@ -20,6 +25,8 @@ export type TransactionOutcome = 'committed' | 'rolled_back' | 'retries_exhauste
 
 interface Instruments {
   provider: MeterProvider;
+  /** The global meter provider is the API's no-op: nothing to count, no attributes to build. */
+  noop: boolean;
   transactions: Counter;
   retries: Counter;
   duration: Histogram;
@@ -32,12 +39,14 @@ function meters(): Instruments {
   const provider = metrics.getMeterProvider();
   if (instruments?.provider === provider) return instruments;
   const meter = provider.getMeter('pgsight');
+  const transactions = meter.createCounter('pgsight.db.transactions', {
+    description: 'Outermost transactions, by outcome.',
+    unit: '{transaction}',
+  });
   instruments = {
     provider,
-    transactions: meter.createCounter('pgsight.db.transactions', {
-      description: 'Outermost transactions, by outcome.',
-      unit: '{transaction}',
-    }),
+    noop: transactions === NOOP_COUNTER,
+    transactions,
     retries: meter.createCounter('pgsight.db.transaction.retries', {
       description: 'Transaction attempts re-run, by the SQLSTATE that caused it.',
       unit: '{retry}',
@@ -60,8 +69,32 @@ export interface TransactionInfo {
   globalId?: string;
 }
 
+/** The span of a transaction when no tracer provider is registered: shared, never ended, never read. */
+export const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+// The API's no-op meter hands out one shared counter: a provider whose counter is that one records nothing.
+const NOOP_COUNTER = createNoopMeter().createCounter('pgsight.noop');
+
+let tracing: { delegate: TracerProvider; tracer: Tracer | undefined } | undefined;
+
+/**
+ * pgsight's tracer, or undefined while no tracer provider is registered. Then a transaction skips its span
+ * altogether (no attributes built, no parent looked up): the API's no-op would cost ~1 µs for nothing
+ * (bench/transaction.mjs). Decided once per registered provider.
+ */
+function transactionTracer(): Tracer | undefined {
+  const provider = trace.getTracerProvider();
+  const delegate = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
+  if (tracing?.delegate !== delegate) {
+    const registered = !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer('pgsight');
+    tracing = { delegate, tracer: registered ? provider.getTracer('pgsight') : undefined };
+  }
+  return tracing.tracer;
+}
+
 export function startTransactionSpan(info: TransactionInfo): Span {
-  return trace.getTracer('pgsight').startSpan(`db.transaction ${info.name}`, {
+  const tracer = transactionTracer();
+  if (!tracer) return NO_SPAN;
+  return tracer.startSpan(`db.transaction ${info.name}`, {
     kind: SpanKind.INTERNAL,
     attributes: {
       'db.system.name': 'postgresql',
@@ -139,17 +172,21 @@ export function recordEnd(
   lastSqlState: string | undefined,
   error: unknown,
 ): void {
-  span.setAttributes({
-    'db.transaction.outcome': outcome,
-    'db.transaction.attempts': attempt,
-    ...(lastSqlState ? { 'db.response.status_code': lastSqlState } : {}),
-  });
-  if (outcome !== 'committed')
-    span.setStatus({ code: SpanStatusCode.ERROR, message: `transaction ${outcome}` });
-  const attributes: Attributes = { 'db.transaction.outcome': outcome, 'db.transaction.name': info.name };
+  if (span.isRecording()) {
+    span.setAttributes({
+      'db.transaction.outcome': outcome,
+      'db.transaction.attempts': attempt,
+      ...(lastSqlState ? { 'db.response.status_code': lastSqlState } : {}),
+    });
+    if (outcome !== 'committed')
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `transaction ${outcome}` });
+  }
   const m = meters();
-  m.transactions.add(1, attributes);
-  m.duration.record(durationMs / 1000, attributes);
+  if (!m.noop) {
+    const attributes: Attributes = { 'db.transaction.outcome': outcome, 'db.transaction.name': info.name };
+    m.transactions.add(1, attributes);
+    m.duration.record(durationMs / 1000, attributes);
+  }
   const logger = pgsightLogger();
   const level = outcome === 'committed' ? 'debug' : 'info';
   if (!logger.isLevelEnabled(level)) {

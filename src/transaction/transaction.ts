@@ -18,6 +18,7 @@ import { classifySqlState, sqlStateOf } from '../instrumentation/sqlstate.js';
 import { pgsightLogger } from '../log/pgsight-logger.js';
 import { backoffDelayMs, type ResolvedOptions, resolveOptions, type TransactionOptions } from './options.js';
 import {
+  NO_SPAN,
   recordEnd,
   recordRetry,
   recordSavepointRollback,
@@ -50,8 +51,9 @@ export class Transaction {
   readonly db: unknown;
   /** @internal */
   readonly span: Span | undefined;
-  /** @internal */ afterCommitHooks: Hook[] = [];
-  /** @internal */ afterRollbackHooks: Hook[] = [];
+  /** @internal created on the first hook: most transactions have none */
+  afterCommitHooks: Hook[] | undefined;
+  /** @internal */ afterRollbackHooks: Hook[] | undefined;
   /** @internal */ readonly watchdog: Watchdog | undefined;
   /** @internal */ readonly signal: AbortSignal | undefined;
 
@@ -80,23 +82,32 @@ export class Transaction {
 
   /** Run `hook` once the outermost transaction has committed (once, whatever the retries). */
   afterCommit(hook: Hook): void {
+    this.afterCommitHooks ??= [];
     this.afterCommitHooks.push(hook);
   }
 
   /** Run `hook` once the outermost transaction has finally rolled back (not after retried attempts). */
   afterRollback(hook: Hook): void {
+    this.afterRollbackHooks ??= [];
     this.afterRollbackHooks.push(hook);
   }
 }
 
 // A prototype method rather than a per-instance closure: one less allocation per transaction.
 Object.defineProperty(Transaction.prototype, 'query', {
-  value: function query(this: Transaction, ...args: unknown[]) {
+  // `arguments` forwarded with apply: no rest array per query (V8 does not materialize it for apply).
+  value: function query(this: Transaction) {
     if (this.signal?.aborted) return Promise.reject(abortError(this.signal));
     const client = this.client as unknown as { query: (...a: unknown[]) => unknown };
     const watchdog = this.watchdog;
-    if (!watchdog) return client.query(...args);
+    if (watchdog === undefined) return client.query.apply(client, arguments as never);
+    // The watchdog sees a query out on the client itself; it only counts statements.
+    if (watchdog.observable) {
+      watchdog.queries++;
+      return client.query.apply(client, arguments as never);
+    }
     watchdog.queryStarted();
+    const args = Array.from(arguments) as unknown[];
     const last = args.length - 1;
     if (typeof args[last] === 'function') {
       const callback = args[last] as (...a: unknown[]) => unknown;
@@ -192,12 +203,13 @@ export function transaction<T>(
   fn: (tx: Transaction) => T | Promise<T>,
   options?: TransactionOptions,
 ): Promise<T> {
-  return startTransaction(db, fn, options, transaction);
+  return startTransaction(db, fn, options, transaction, fn);
 }
 
 /**
  * `transaction()` for pgsight's own wrappers (the decorator): `calledFrom` is the function the app called,
- * so the watchdog's recorded origin is the app's call site, not the wrapper's.
+ * so the watchdog's recorded origin is the app's call site, not the wrapper's; `site` is the function that
+ * identifies the call site for the origin cache (the decorated method).
  * @internal
  */
 export function startTransaction<T>(
@@ -205,6 +217,7 @@ export function startTransaction<T>(
   fn: (tx: Transaction) => T | Promise<T>,
   options: TransactionOptions | undefined,
   calledFrom: (...args: never[]) => unknown,
+  site: unknown,
 ): Promise<T> {
   // Not `async`: every await layer costs a few microtask turns per transaction (bench/transaction.mjs).
   // Bad arguments still surface as a rejected promise, never as a synchronous throw.
@@ -214,7 +227,7 @@ export function startTransaction<T>(
     if (opts.signal?.aborted) throw abortError(opts.signal);
     const parent = parentFor(db);
     if (parent) return runSavepoint(parent, fn, opts);
-    return runOutermost(db as pg.Pool | Client, fn, opts, captureOrigin(calledFrom));
+    return runOutermost(db as pg.Pool | Client, fn, opts, captureOrigin(calledFrom, site, options?.name));
   } catch (error) {
     return Promise.reject(error);
   }
@@ -239,7 +252,7 @@ async function runSavepoint<T>(
   });
   let result: T;
   try {
-    result = await store.run(tx, () => fn(tx));
+    result = await store.run(tx, fn, tx);
     if (tx.signal?.aborted) throw abortError(tx.signal);
   } catch (error) {
     try {
@@ -252,8 +265,8 @@ async function runSavepoint<T>(
     throw error;
   }
   await parent.query(`RELEASE SAVEPOINT ${savepoint}`);
-  parent.afterCommitHooks.push(...tx.afterCommitHooks);
-  parent.afterRollbackHooks.push(...tx.afterRollbackHooks);
+  for (const hook of tx.afterCommitHooks ?? []) parent.afterCommit(hook);
+  for (const hook of tx.afterRollbackHooks ?? []) parent.afterRollback(hook);
   return result;
 }
 
@@ -265,12 +278,6 @@ function attachRollbackError(error: unknown, rollbackError: unknown): void {
       configurable: true,
     });
   }
-}
-
-interface Lease {
-  client: Client;
-  /** Give the client back; `destroy` when its connection or transaction state cannot be trusted. */
-  release(destroy: boolean): void;
 }
 
 /**
@@ -289,16 +296,17 @@ export function connectGuarded(pool: pg.Pool, onError: (error: unknown) => void)
   });
 }
 
-async function lease(db: pg.Pool | Client, onError: (error: unknown) => void): Promise<Lease> {
-  if (isPool(db)) {
-    const client = (await connectGuarded(db, onError)) as unknown as Client;
-    return {
-      client,
-      release: (destroy) => client.release?.(destroy ? new Error('pgsight: destroyed') : undefined),
-    };
-  }
+/** A pooled client for the attempt, or the client `transaction()` was given (with `onError` attached). */
+function lease(db: pg.Pool | Client, onError: (error: unknown) => void): Client | Promise<Client> {
+  if (isPool(db)) return connectGuarded(db, onError) as unknown as Promise<Client>;
   db.on('error', onError);
-  return { client: db, release: () => {} };
+  return db;
+}
+
+/** Give the client back; `destroy` when its connection or transaction state cannot be trusted. */
+function releaseClient(db: pg.Pool | Client, client: Client, destroy: boolean): void {
+  if (db === client) return;
+  client.release?.(destroy ? new Error('pgsight: destroyed') : undefined);
 }
 
 function runOutermost<T>(
@@ -317,8 +325,9 @@ function runOutermost<T>(
   };
   const span = startTransactionSpan(info);
   // Everything from here runs in the span's context, so BEGIN, the body's queries and COMMIT are its children.
-  // With no tracer provider the span is a no-op with an invalid context: nothing to put in the context.
-  if (!isSpanContextValid(span.spanContext())) return attempts(db, fn, opts, origin, info, span, startedAt);
+  // With no tracer provider (or a span with an invalid context) there is nothing to put in the context.
+  if (span === NO_SPAN || !isSpanContextValid(span.spanContext()))
+    return attempts(db, fn, opts, origin, info, span, startedAt);
   return context.with(trace.setSpan(context.active(), span), () =>
     attempts(db, fn, opts, origin, info, span, startedAt),
   );
@@ -341,10 +350,11 @@ async function attempts<T>(
     const onClientError = () => {
       broken = true;
     };
-    const { client, release } = await lease(db, onClientError);
+    const client = await lease(db, onClientError);
     if (info.namespace === undefined) info.namespace = client.database;
     const watchdog = watchdogEnabled()
       ? new Watchdog(
+          client,
           () => ({
             db: {
               system: { name: 'postgresql' },
@@ -371,19 +381,19 @@ async function attempts<T>(
     try {
       await tx.query(opts.beginSql);
       phase = 'body';
-      const result = await store.run(tx, () => fn(tx));
+      const result = await store.run(tx, fn, tx);
       if (opts.signal?.aborted) throw abortError(opts.signal);
       phase = 'commit';
       await client.query('COMMIT');
-      finish(tx, client, release, onClientError, false);
+      finish(tx, db, client, onClientError, false);
       recordEnd(info, span, 'committed', attempt, performance.now() - startedAt, sqlStates.at(-1), undefined);
-      if (tx.afterCommitHooks.length > 0) await runHooks(tx.afterCommitHooks, 'after_commit', info.name);
+      if (tx.afterCommitHooks) await runHooks(tx.afterCommitHooks, 'after_commit', info.name);
       return result;
     } catch (error) {
       const code = sqlStateOf(error);
       if (code) sqlStates.push(code);
       if (phase === 'commit' && isConnectionLoss(error)) {
-        finish(tx, client, release, onClientError, true);
+        finish(tx, db, client, onClientError, true);
         const unknown = new PgsightError(
           'PGSIGHT_ERR_TX_OUTCOME_UNKNOWN',
           `transaction ${info.name}: the connection was lost after COMMIT was sent; it may or may not have committed`,
@@ -401,7 +411,7 @@ async function attempts<T>(
           attachRollbackError(error, rollbackError);
         }
       }
-      finish(tx, client, release, onClientError, broken || isConnectionLoss(error));
+      finish(tx, db, client, onClientError, broken || isConnectionLoss(error));
       const retryable = code !== undefined && opts.retryOn.has(code) && !opts.signal?.aborted;
       if (retryable && attempt < opts.maxAttempts) {
         const delayMs = backoffDelayMs(attempt, opts.baseMs, opts.maxMs);
@@ -416,8 +426,7 @@ async function attempts<T>(
       }
       const outcome: TransactionOutcome = retryable ? 'retries_exhausted' : 'rolled_back';
       recordEnd(info, span, outcome, attempt, performance.now() - startedAt, code, error);
-      if (tx.afterRollbackHooks.length > 0)
-        await runHooks(tx.afterRollbackHooks, 'after_rollback', info.name);
+      if (tx.afterRollbackHooks) await runHooks(tx.afterRollbackHooks, 'after_rollback', info.name);
       if (retryable) {
         throw new PgsightError(
           'PGSIGHT_ERR_TX_RETRIES_EXHAUSTED',
@@ -432,8 +441,8 @@ async function attempts<T>(
 
 function finish(
   tx: Transaction,
+  db: pg.Pool | Client,
   client: Client,
-  release: (destroy: boolean) => void,
   onError: () => void,
   destroy: boolean,
 ): void {
@@ -443,7 +452,7 @@ function finish(
   // A destroyed client is ended by the pool with no error listener of its own: a FATAL arriving meanwhile
   // (a backend terminated while the socket closes) would be an unhandled 'error' event and end the app.
   if (destroy) client.on('error', ignoreLateError);
-  release(destroy);
+  releaseClient(db, client, destroy);
 }
 
 /** @internal errors of a client being thrown away: nothing left to tell anyone. */

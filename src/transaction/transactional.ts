@@ -39,7 +39,7 @@ export function transactional<This>(options: TransactionalOptions<This> = {}) {
     const name = txOptions.name ?? String(context.name);
     const resolved = { ...txOptions, name };
     const decorated = function (this: This, ...args: Args): Promise<R> {
-      return startTransaction(pick(this), () => method.apply(this, args), resolved, decorated);
+      return startTransaction(pick(this), () => method.apply(this, args), resolved, decorated, method);
     };
     return decorated;
   };

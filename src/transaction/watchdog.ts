@@ -8,7 +8,7 @@
  * https://www.postgresql.org/docs/current/runtime-config-client.html).
  */
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../config.js';
+import { loadConfig, type TxOrigin } from '../config.js';
 import { currentLogScope, inLogScope } from '../log/context.js';
 import { pgsightLogger } from '../log/pgsight-logger.js';
 
@@ -17,7 +17,7 @@ export interface Origin {
 }
 
 /** Capture where a transaction was opened; `above` is the function whose caller is the origin. */
-export function captureOrigin(above: (...args: never[]) => unknown): Origin {
+function captureStack(above: (...args: never[]) => unknown): Origin {
   const origin: Origin = {};
   // One frame, the app's call site: `above` is the pgsight function the app called, so the next frame is
   // the app's. More frames would make V8 walk the await chain for async frames, on every transaction.
@@ -26,6 +26,61 @@ export function captureOrigin(above: (...args: never[]) => unknown): Origin {
   Error.captureStackTrace(origin, above);
   Error.stackTraceLimit = limit;
   return origin;
+}
+
+/**
+ * Call sites seen per transaction function, keyed by its source text. Capturing a stack costs 3-15 µs (V8
+ * rebuilds the optimized caller's frames to find the call's position), several percent of a short
+ * transaction (bench/transaction.mjs), so in `cached` mode a function's origin is captured on its first
+ * uses and then re-checked every RECHECK_EVERY-th use. One function text opened from two places (or a
+ * helper called from many) differs on a check, and is captured on every use from then on.
+ */
+interface Site {
+  origin: Origin;
+  /** The origin's first frame, formatted on the first check. */
+  position: string | undefined;
+  uses: number;
+  /** Seen opened from more than one place: capture every time. */
+  varies: boolean;
+}
+const sites = new Map<string, Site>();
+const MAX_SITES = 2000;
+/** Longer functions are captured every time: hashing their text would cost about as much. */
+const MAX_KEY_LENGTH = 4096;
+const RECHECK_EVERY = 256;
+
+/** The first frame of a captured origin (formatting its stack). */
+const firstFrame = (origin: Origin): string | undefined => origin.stack?.split('\n', 2)[1];
+
+/**
+ * Where a transaction was opened: the caller of `above`. `fn` is the transaction's function (or the
+ * decorated method) and `name` the transaction's name: together they key the cache in `cached` mode
+ * (PGSIGHT_TX_ORIGIN).
+ */
+export function captureOrigin(above: (...args: never[]) => unknown, fn?: unknown, name?: string): Origin {
+  if (typeof fn !== 'function' || watchdogSettings().origin === 'exact') return captureStack(above);
+  const text = Function.prototype.toString.call(fn);
+  // Bound and native functions all print alike: no key.
+  if (text.length > MAX_KEY_LENGTH || text.endsWith('[native code] }')) return captureStack(above);
+  const key = name === undefined ? text : `${name}\u0000${text}`;
+  const site = sites.get(key);
+  if (site === undefined) {
+    const origin = captureStack(above);
+    if (sites.size < MAX_SITES) sites.set(key, { origin, position: undefined, uses: 1, varies: false });
+    return origin;
+  }
+  if (site.varies) return captureStack(above);
+  if (++site.uses % RECHECK_EVERY !== 1 && site.uses > 2) return site.origin;
+  // The first reuse, then every RECHECK_EVERY-th: still the same place? (Formatting costs ~10 µs: rarely.)
+  const origin = captureStack(above);
+  site.position ??= firstFrame(site.origin);
+  if (firstFrame(origin) !== site.position) site.varies = true;
+  return origin;
+}
+
+/** For tests: forget the cached call sites. */
+export function clearOriginCache(): void {
+  sites.clear();
 }
 
 /** Frames kept for `code.stacktrace`. */
@@ -58,15 +113,25 @@ export function originFields(origin: Origin): Record<string, unknown> {
   };
 }
 
-let thresholds: { warnMs: number; idleMs: number } | undefined;
+interface WatchdogSettings {
+  warnMs: number;
+  idleMs: number;
+  origin: TxOrigin;
+}
+let settings: WatchdogSettings | undefined;
+
+/** PGSIGHT_TX_WARN_MS / PGSIGHT_TX_IDLE_MS / PGSIGHT_TX_ORIGIN, read once. */
+function watchdogSettings(): WatchdogSettings {
+  if (!settings) {
+    const config = loadConfig({ onProblem: () => {} });
+    settings = { warnMs: config.txWarnMs, idleMs: config.txIdleMs, origin: config.txOrigin };
+  }
+  return settings;
+}
 
 /** PGSIGHT_TX_WARN_MS / PGSIGHT_TX_IDLE_MS, read once. */
 export function watchdogThresholds(): { warnMs: number; idleMs: number } {
-  if (!thresholds) {
-    const config = loadConfig({ onProblem: () => {} });
-    thresholds = { warnMs: config.txWarnMs, idleMs: config.txIdleMs };
-  }
-  return thresholds;
+  return watchdogSettings();
 }
 
 /** False when both thresholds are 0: transactions then skip the watchdog entirely. */
@@ -75,20 +140,22 @@ export function watchdogEnabled(): boolean {
   return warnMs > 0 || idleMs > 0;
 }
 
-/** For tests and for apps that configure in code. */
-export function setWatchdogThresholds(value: { warnMs: number; idleMs: number } | undefined): void {
-  thresholds = value;
+/** For tests and for apps that configure in code; `undefined` goes back to the environment's. */
+export function setWatchdogThresholds(
+  value: { warnMs: number; idleMs: number; origin?: TxOrigin } | undefined,
+): void {
+  settings = value && { ...value, origin: value.origin ?? loadConfig({ onProblem: () => {} }).txOrigin };
   // The sweep period follows the thresholds; the next transaction restarts the sweeper with the new one.
   clearInterval(sweeper);
   sweeper = undefined;
 }
 
 /**
- * Every open transaction's watchdog is in one set, swept by one unref'd interval: opening and closing a
- * transaction costs a set insertion and a deletion, not two timers. The interval stops itself once no
+ * Every open transaction's watchdog is in one list, swept by one unref'd interval: opening and closing a
+ * transaction links and unlinks it (a few pointer writes, no hashing), not two timers. The interval stops itself once no
  * transaction has been open for a whole sweep. A record fires at most one sweep period late.
  */
-const open = new Set<Watchdog>();
+let head: Watchdog | undefined;
 let sweeper: NodeJS.Timeout | undefined;
 
 function sweepPeriodMs({ warnMs, idleMs }: { warnMs: number; idleMs: number }): number {
@@ -97,52 +164,97 @@ function sweepPeriodMs({ warnMs, idleMs }: { warnMs: number; idleMs: number }): 
 }
 
 function sweep(): void {
-  if (open.size === 0) {
+  if (head === undefined) {
     clearInterval(sweeper);
     sweeper = undefined;
     return;
   }
   const now = performance.now();
-  const { warnMs, idleMs } = watchdogThresholds();
-  for (const watchdog of open) watchdog.check(now, warnMs, idleMs);
+  const { warnMs, idleMs } = watchdogSettings();
+  for (let watchdog: Watchdog | undefined = head; watchdog !== undefined; watchdog = watchdog.next)
+    watchdog.check(now, warnMs, idleMs);
 }
 
+/** What the sweep reads of a pg client: pg's JS client clears `readyForQuery` while a query is out. */
+interface WatchedClient {
+  readyForQuery?: unknown;
+  connection?: { stream?: { bytesWritten?: number } };
+}
+
+/**
+ * One open transaction, as the sweep sees it. Queries are not timed one by one: each sweep looks at the
+ * client (a query out, or bytes written since the last sweep, is activity) and the statements counted by
+ * pgsight's wrappers, so a query costs an increment, not a promise reaction. Idleness is known to within a
+ * sweep period, which is a fifth of the threshold.
+ */
 export class Watchdog {
   private readonly openedAt = performance.now();
-  private lastActivity = this.openedAt;
+  /** When a sweep last saw the transaction active. */
+  private activeAt = this.openedAt;
+  private activity = -1;
+  /** Statements sent through pgsight's wrappers. */
+  queries = 0;
+  /** Statements in flight, for wrappers that see them end (the preload's); 0 otherwise. */
   private inFlight = 0;
-  /** queryEnded, bound once: handed to every query promise's then(). */
-  readonly ended = () => this.queryEnded();
+  /** The client reports whether a query is out (pg's JS client does); if not, wrappers must track ends. */
+  readonly observable: boolean;
+  private endedCallback: (() => void) | undefined;
   private longLogged = false;
   private idleLogged = false;
+  /** @internal the list of open watchdogs */
+  prev: Watchdog | undefined;
+  /** @internal */
+  next: Watchdog | undefined;
+  private linked = true;
 
+  private readonly client: WatchedClient;
   /** The log context of the flow that opened the transaction: the sweep runs in a timer's. */
   private readonly scope = currentLogScope();
 
   constructor(
+    client: object,
     private readonly fields: () => Record<string, unknown>,
     private readonly origin: Origin,
   ) {
-    const thresholds = watchdogThresholds();
-    open.add(this);
-    sweeper ??= setInterval(sweep, sweepPeriodMs(thresholds)).unref();
+    this.client = client as WatchedClient;
+    this.observable = typeof this.client.readyForQuery === 'boolean';
+    this.next = head;
+    if (head !== undefined) head.prev = this;
+    head = this;
+    sweeper ??= setInterval(sweep, sweepPeriodMs(watchdogSettings())).unref();
+  }
+
+  /** queryEnded, bound once (on first use): for wrappers of clients that are not observable. */
+  get ended(): () => void {
+    this.endedCallback ??= () => this.queryEnded();
+    return this.endedCallback;
   }
 
   queryStarted(): void {
+    this.queries++;
     this.inFlight++;
   }
 
   queryEnded(): void {
+    this.queries++;
     this.inFlight--;
-    this.lastActivity = performance.now();
   }
 
   stop(): void {
-    open.delete(this);
+    if (!this.linked) return;
+    this.linked = false;
+    if (this.prev !== undefined) this.prev.next = this.next;
+    else head = this.next;
+    if (this.next !== undefined) this.next.prev = this.prev;
   }
 
   /** @internal called by the sweep */
   check(now: number, warnMs: number, idleMs: number): void {
+    const activity = this.queries + (this.client.connection?.stream?.bytesWritten ?? 0);
+    if (this.inFlight > 0 || this.client.readyForQuery === false || activity !== this.activity) {
+      this.activity = activity;
+      this.activeAt = now;
+    }
     if (!this.longLogged && warnMs > 0 && now - this.openedAt >= warnMs) {
       this.longLogged = true;
       const ms = now - this.openedAt;
@@ -153,9 +265,9 @@ export class Watchdog {
         ),
       );
     }
-    if (!this.idleLogged && idleMs > 0 && this.inFlight === 0 && now - this.lastActivity >= idleMs) {
+    if (!this.idleLogged && idleMs > 0 && now - this.activeAt >= idleMs) {
       this.idleLogged = true;
-      const idle = now - this.lastActivity;
+      const idle = now - this.activeAt;
       inLogScope(this.scope, () =>
         pgsightLogger().warn(
           this.record('db.transaction.idle', now - this.openedAt, { idle_ms: Math.round(idle) }),
