@@ -30,7 +30,7 @@ export interface Config {
   readonly txWarnMs: number;
   /** `PGSIGHT_TX_IDLE_MS`: a transaction with no query in flight for this long (ms) is logged once as `db.transaction.idle`; 0 turns it off. @default 1000 */
   readonly txIdleMs: number;
-  /** `PGSIGHT_TX_ORIGIN`: how the watchdog learns where a transaction was opened. `cached`: the call site is captured for the first uses of each transaction function (by source text), then re-checked every 32nd use; a function opened from two places is captured every time from then on. `exact`: captured on every transaction (~3-15 µs each). @default 'cached' */
+  /** `PGSIGHT_TX_ORIGIN`: how the watchdog learns where a transaction was opened. `cached`: the call site is captured for the first uses of each transaction function (by source text), then re-checked every 256th use; a function seen opened from two places is captured every time from then on. `exact`: captured on every transaction (3-65 µs each). @default 'cached' */
   readonly txOrigin: TxOrigin;
   /** `LOG_LEVEL`: the level of loggers made by `createLogger`. @default per environment (debug / info / warn) */
   readonly logLevelOverride: LogLevel | undefined;

@@ -168,7 +168,7 @@ export function recordEnd(
   span: Span,
   outcome: TransactionOutcome,
   attempt: number,
-  durationMs: number,
+  startedAt: number,
   lastSqlState: string | undefined,
   error: unknown,
 ): void {
@@ -185,7 +185,7 @@ export function recordEnd(
   if (!m.noop) {
     const attributes: Attributes = { 'db.transaction.outcome': outcome, 'db.transaction.name': info.name };
     m.transactions.add(1, attributes);
-    m.duration.record(durationMs / 1000, attributes);
+    m.duration.record((performance.now() - startedAt) / 1000, attributes);
   }
   const logger = pgsightLogger();
   const level = outcome === 'committed' ? 'debug' : 'info';
@@ -193,6 +193,7 @@ export function recordEnd(
     span.end();
     return;
   }
+  const durationMs = performance.now() - startedAt;
   const fields = transactionFields(info, attempt);
   const db = fields.db as Record<string, Record<string, unknown>>;
   (db.transaction as Record<string, unknown>).outcome = outcome;

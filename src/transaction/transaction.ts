@@ -175,17 +175,16 @@ async function runHooks(hooks: Hook[], kind: string, name: string): Promise<void
 }
 
 function validate(db: unknown, fn: unknown): void {
-  const problems: string[] = [];
-  if (
+  const badDb =
     !(db instanceof Transaction) &&
-    (db === null || typeof db !== 'object' || typeof (db as pg.Pool).query !== 'function')
-  )
-    problems.push('db must be a pg Pool, a pg Client, or a running transaction');
+    (db === null || typeof db !== 'object' || typeof (db as pg.Pool).query !== 'function');
+  if (!badDb && typeof fn === 'function') return;
+  const problems: string[] = [];
+  if (badDb) problems.push('db must be a pg Pool, a pg Client, or a running transaction');
   if (typeof fn !== 'function') problems.push('fn must be a function');
-  if (problems.length > 0)
-    throw new PgsightError('PGSIGHT_ERR_ARGUMENT_INVALID', `transaction(): ${problems.join('; ')}`, {
-      details: problems,
-    });
+  throw new PgsightError('PGSIGHT_ERR_ARGUMENT_INVALID', `transaction(): ${problems.join('; ')}`, {
+    details: problems,
+  });
 }
 
 /** The transaction `db` should nest in, if any. */
@@ -386,7 +385,7 @@ async function attempts<T>(
       phase = 'commit';
       await client.query('COMMIT');
       finish(tx, db, client, onClientError, false);
-      recordEnd(info, span, 'committed', attempt, performance.now() - startedAt, sqlStates.at(-1), undefined);
+      recordEnd(info, span, 'committed', attempt, startedAt, sqlStates.at(-1), undefined);
       if (tx.afterCommitHooks) await runHooks(tx.afterCommitHooks, 'after_commit', info.name);
       return result;
     } catch (error) {
@@ -399,7 +398,7 @@ async function attempts<T>(
           `transaction ${info.name}: the connection was lost after COMMIT was sent; it may or may not have committed`,
           { cause: error },
         );
-        recordEnd(info, span, 'unknown', attempt, performance.now() - startedAt, code, error);
+        recordEnd(info, span, 'unknown', attempt, startedAt, code, error);
         throw unknown;
       }
       // A failed COMMIT has already ended the transaction on the server; anything else needs a ROLLBACK.
@@ -419,13 +418,13 @@ async function attempts<T>(
         if (delayMs > 0)
           await sleep(delayMs, undefined, opts.signal ? { signal: opts.signal } : undefined).catch(() => {});
         if (opts.signal?.aborted) {
-          recordEnd(info, span, 'rolled_back', attempt, performance.now() - startedAt, code, error);
+          recordEnd(info, span, 'rolled_back', attempt, startedAt, code, error);
           throw abortError(opts.signal);
         }
         continue;
       }
       const outcome: TransactionOutcome = retryable ? 'retries_exhausted' : 'rolled_back';
-      recordEnd(info, span, outcome, attempt, performance.now() - startedAt, code, error);
+      recordEnd(info, span, outcome, attempt, startedAt, code, error);
       if (tx.afterRollbackHooks) await runHooks(tx.afterRollbackHooks, 'after_rollback', info.name);
       if (retryable) {
         throw new PgsightError(

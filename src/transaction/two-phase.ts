@@ -247,7 +247,7 @@ export async function twoPhaseCommit<P extends string, T>(request: TwoPhaseReque
   };
   const span = startTransactionSpan(info);
   const end = (outcome: 'committed' | 'rolled_back' | 'unknown', error?: unknown) =>
-    recordEnd(info, span, outcome, 1, performance.now() - startedAt, sqlStateOf(error), error);
+    recordEnd(info, span, outcome, 1, startedAt, sqlStateOf(error), error);
   const all: Participant<P>[] = names.map((name) => {
     const p: Participant<P> = {
       name,

@@ -1,7 +1,8 @@
 /**
  * Long- and idle-transaction detection, by one periodic sweep over the open transactions; nothing is
- * formatted until a record fires. The opening code location is captured as a V8 structured stack (Error.captureStackTrace),
- * which is cheap; it is only formatted into text when a record is written (bench/transaction.mjs measures it).
+ * formatted until a record fires. The opening code location is captured as a V8 structured stack
+ * (Error.captureStackTrace), cached per transaction function (see `captureOrigin`), and only formatted into
+ * text when a record is written (bench/transaction.mjs measures it).
  *
  * idle = no query in flight: the classic mistake is an HTTP call made inside a transaction, holding locks
  * and a pooled connection while PostgreSQL waits (compare idle_in_transaction_session_timeout,
@@ -29,11 +30,12 @@ function captureStack(above: (...args: never[]) => unknown): Origin {
 }
 
 /**
- * Call sites seen per transaction function, keyed by its source text. Capturing a stack costs 3-15 µs (V8
- * rebuilds the optimized caller's frames to find the call's position), several percent of a short
- * transaction (bench/transaction.mjs), so in `cached` mode a function's origin is captured on its first
- * uses and then re-checked every RECHECK_EVERY-th use. One function text opened from two places (or a
- * helper called from many) differs on a check, and is captured on every use from then on.
+ * Call sites seen per transaction function, keyed by its source text (and the transaction's name).
+ * Capturing a stack costs 3-65 µs (V8 rebuilds the optimized caller's frames to find the call's position),
+ * several percent of a short transaction (bench/transaction.mjs), so in `cached` mode a function's origin is
+ * captured on its first two uses and then re-checked every RECHECK_EVERY-th use. One function text opened
+ * from two places (or a helper called from many) differs on a check, and is captured on every use from
+ * then on; until that check, the second place's records name the first (README, Watchdog).
  */
 interface Site {
   origin: Origin;
