@@ -89,6 +89,31 @@ describe('Elasticsearch output', () => {
     expect(spoolLines(spoolDir)).toBe(0); // replayed and released
   });
 
+  it('a slow cluster: the transport stops reading instead of spooling, and every line arrives once', async () => {
+    const es = await elasticsearch();
+    es.bulkDelayMs = 20;
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    const lines = 1000;
+    const run = await runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: {
+        // A queue bound of ~20 documents and small batches: far more lines than the queue holds arrive
+        // while each request waits 20 ms.
+        TRANSPORT_OPTIONS: JSON.stringify(
+          esOptions(es, spoolDir, { maxQueueBytes: 8192, flushBytes: 4096, concurrency: 1 }),
+        ),
+        LINES: String(lines),
+        RUN: 'slow',
+      },
+    });
+    expect(run.code).toBe(0);
+    const ns = runsOf(es).map((d) => d.n);
+    expect(new Set(ns).size).toBe(lines);
+    expect(ns).toHaveLength(lines);
+    expect(run.stderr).toMatch(/received=1000 shipped=1000 retried=0 spooled=0 dead_lettered=0 dropped=0/);
+    expect(Math.max(...es.bulkSizes)).toBeLessThan(40); // batches stayed small: the queue did not grow
+  });
+
   it.each(['8.11.0', '9.1.0'])(
     'ships to Elasticsearch %s (REST compatibility headers it accepts)',
     async (version) => {

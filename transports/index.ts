@@ -223,15 +223,31 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
       if (src.levels && src.messageKey)
         pino = { levels: src.levels, messageKey: src.messageKey, errorKey: src.errorKey ?? 'err' };
       // A synchronous 'data' handler rather than `for await`: no promise per line.
+      const lines = source as unknown as NodeJS.ReadableStream;
+      // Backpressure: an output whose queue is full (Elasticsearch slower than the app logs) pauses reading
+      // until it has room. Unread lines wait in pino's buffer on the app side; nothing is dropped.
+      let paused = false;
+      const resume = () => {
+        paused = false;
+        lines.resume();
+      };
       await new Promise<void>((resolve) => {
-        (source as unknown as NodeJS.EventEmitter).on('data', (record: Record<string | symbol, unknown>) => {
+        lines.on('data', (record: Record<string | symbol, unknown>) => {
           received++;
           const id = `${prefix}-${(seq++).toString(36)}`;
           const json = serialize(record, id);
-          for (const output of outputs) output.write(id, json);
+          for (const output of outputs) {
+            output.write(id, json);
+            const room = paused ? undefined : output.waitForRoom?.();
+            if (room) {
+              paused = true;
+              lines.pause();
+              room.then(resume, resume);
+            }
+          }
         });
-        (source as unknown as NodeJS.EventEmitter).once('end', resolve);
-        (source as unknown as NodeJS.EventEmitter).once('close', resolve);
+        lines.once('end', resolve);
+        lines.once('close', resolve);
       });
     },
     {

@@ -8,10 +8,27 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export interface StoredDoc {
-  index: string;
-  id: string;
-  source: Record<string, unknown>;
+/**
+ * A stored document. Its JSON is kept as received and parsed again when `source` is first read: a benchmark
+ * stores hundreds of thousands, and holding each as an object graph would make this server's garbage
+ * collector, not the shipper under test, the bottleneck.
+ */
+export class StoredDoc {
+  readonly index: string;
+  readonly id: string;
+  private readonly json: string;
+  private parsed: Record<string, unknown> | undefined;
+
+  constructor(index: string, id: string, json: string) {
+    this.index = index;
+    this.id = id;
+    this.json = json;
+  }
+
+  get source(): Record<string, unknown> {
+    this.parsed ??= JSON.parse(this.json) as Record<string, unknown>;
+    return this.parsed;
+  }
 }
 
 export type ItemFault = (
@@ -27,6 +44,8 @@ export class FakeElasticsearch {
   conflicts = 0;
   /** Answer every request with this status (429, 503...) while set. */
   requestStatus: number | undefined;
+  /** Answer each `_bulk` this many ms late: a cluster that is slow but up. */
+  bulkDelayMs = 0;
   /** Per-item failures, e.g. a mapping error for some documents. */
   itemFault: ItemFault | undefined;
   /** The version `GET /` reports; a client asking for a newer major's compatibility is refused, as ES does. */
@@ -144,6 +163,10 @@ export class FakeElasticsearch {
         (path === '/_bulk' || path?.endsWith('/_bulk'))
       ) {
         const filter = new URL(req.url ?? '/', 'http://x').searchParams.get('filter_path');
+        if (this.bulkDelayMs > 0) {
+          setTimeout(() => this.bulk(body, res, filter), this.bulkDelayMs);
+          return;
+        }
         return this.bulk(body, res, filter);
       }
       const asset = /^\/(_ilm\/policy|_component_template|_index_template)\/([^/]+)$/.exec(path);
@@ -271,7 +294,7 @@ export class FakeElasticsearch {
             type: 'version_conflict_engine_exception',
             reason: `[${id}]: version conflict, document already exists`,
           };
-        } else this.docs.set(key, { index, id, source: doc });
+        } else this.docs.set(key, new StoredDoc(index, id, lines[i + 1] as string));
       }
       if (status >= 300) errors = true;
       // filter_path=errors,items.*.status,items.*.error keeps only those, as Elasticsearch does.

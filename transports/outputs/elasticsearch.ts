@@ -42,7 +42,11 @@ export interface ElasticsearchOutputOptions {
   flushIntervalMs?: number;
   /** Bulk requests in flight at once. @default 2 */
   concurrency?: number;
-  /** In-memory queue bound (bytes); beyond it documents go to the spool. @default 16777216 (16 MiB) */
+  /**
+   * In-memory queue bound (bytes). Beyond it, while Elasticsearch answers, the transport stops reading lines
+   * until the queue is half empty (backpressure: pino buffers them on the app side meanwhile); beyond twice
+   * it, or while Elasticsearch does not answer, documents go to the disk spool. @default 16777216 (16 MiB)
+   */
   maxQueueBytes?: number;
   /** Per-request timeout (ms). @default 30000 */
   requestTimeoutMs?: number;
@@ -53,6 +57,13 @@ export interface ElasticsearchOutputOptions {
 interface Entry extends SpoolEntry {
   bytes: number;
 }
+
+/** Documents bound for one _bulk request. */
+interface Batch {
+  entries: Entry[];
+  bytes: number;
+}
+const newBatch = (): Batch => ({ entries: [], bytes: 0 });
 
 const RETRYABLE = (status: number) => status === 429 || status >= 500;
 
@@ -87,9 +98,13 @@ export function createElasticsearchOutput(
   const action = (id: string) =>
     `{"create":{"_index":${JSON.stringify(dataStream)},"_id":${JSON.stringify(id)}}}`;
 
-  let queue: Entry[] = [];
+  // Documents fill the open batch; a full one (flushBytes) is sealed into `ready`, and so is the open one when
+  // its deadline passes. Sending takes whole sealed batches: no per-document bookkeeping on the way out.
+  let open = newBatch();
+  let ready: Batch[] = [];
   let queueBytes = 0;
   let deadline: NodeJS.Timeout | undefined;
+
   let inFlight = 0;
   const inFlightBatches = new Set<Entry[]>();
   const idle: (() => void)[] = [];
@@ -101,8 +116,37 @@ export function createElasticsearchOutput(
 
   stats.spooled = 0;
 
+  const queued = () => ready.length > 0 || open.entries.length > 0;
+  /** Readers waiting for the queue to go below half its bound (backpressure). */
+  let roomWaiters: (() => void)[] = [];
+  const wakeReaders = () => {
+    if (roomWaiters.length === 0) return;
+    if (queueBytes > maxQueueBytes / 2 && !outage && !stopped) return;
+    const waiters = roomWaiters;
+    roomWaiters = [];
+    for (const resolve of waiters) resolve();
+  };
+  /** Everything waiting in memory, oldest first, taken out of the queue (for the spool). */
+  const takeQueue = (): Entry[] => {
+    seal();
+    const entries = ready.flatMap((b) => b.entries);
+    ready = [];
+    queueBytes = 0;
+    return entries;
+  };
+  /** The open batch is complete (full, due, or flushed): its deadline goes with it. */
+  const seal = () => {
+    if (open.entries.length === 0) return;
+    ready.push(open);
+    open = newBatch();
+    if (deadline) {
+      clearTimeout(deadline);
+      deadline = undefined;
+    }
+  };
+
   const settle = () => {
-    if (inFlight === 0 && queue.length === 0 && !recovering && (spool.empty || stopped))
+    if (inFlight === 0 && !queued() && !recovering && (spool.empty || stopped))
       for (const resolve of idle.splice(0)) resolve();
   };
 
@@ -190,9 +234,8 @@ export function createElasticsearchOutput(
     flushSpoolGroup();
     outage = true;
     toSpool(unsent);
-    toSpool(queue);
-    queue = [];
-    queueBytes = 0;
+    toSpool(takeQueue());
+    wakeReaders();
     recover();
   }
 
@@ -228,24 +271,16 @@ export function createElasticsearchOutput(
       outage = !spool.empty;
       recovering = undefined;
       if (outage && !stopped) recover();
-      else if (!outage) send();
+      else if (!outage) send(true);
       settle();
     })();
   }
 
-  function send(): void {
-    if (deadline) {
-      clearTimeout(deadline);
-      deadline = undefined;
-    }
-    while (queue.length > 0 && inFlight < concurrency && !outage) {
-      const batch: Entry[] = [];
-      let bytes = 0;
-      while (queue.length > 0 && bytes < flushBytes) {
-        const entry = queue.shift() as Entry;
-        batch.push(entry);
-        bytes += entry.bytes;
-      }
+  /** Send sealed batches, `concurrency` at a time; `all` seals the open batch first (deadline, flush). */
+  function send(all = false): void {
+    if (all) seal();
+    while (ready.length > 0 && inFlight < concurrency && !outage) {
+      const { entries: batch, bytes } = ready.shift() as Batch;
       queueBytes -= bytes;
       inFlight++;
       inFlightBatches.add(batch);
@@ -256,15 +291,21 @@ export function createElasticsearchOutput(
         .finally(() => {
           inFlightBatches.delete(batch);
           inFlight--;
-          if (queueBytes >= flushBytes || (closing && queue.length > 0)) send();
-          else arm();
+          send(closing);
+          arm();
+          wakeReaders();
           settle();
         });
     }
   }
 
+  /** The open batch leaves at most flushIntervalMs after its first document. */
   function arm(): void {
-    if (!deadline && queue.length > 0) deadline = setTimeout(send, flushIntervalMs);
+    if (!deadline && open.entries.length > 0)
+      deadline = setTimeout(() => {
+        deadline = undefined;
+        send(true);
+      }, flushIntervalMs);
   }
 
   if (outage) recover();
@@ -274,7 +315,9 @@ export function createElasticsearchOutput(
     stats,
     write(id, redacted) {
       const json = withDataStream(redacted);
-      if (outage || !spool.empty || queueBytes > maxQueueBytes) {
+      // Past twice the bound the queue spills to disk: backpressure pauses reading, but lines already read
+      // must go somewhere, and memory stays bounded.
+      if (outage || !spool.empty || queueBytes > 2 * maxQueueBytes) {
         spoolLater(id, json);
         if (!outage) {
           outage = true;
@@ -282,14 +325,22 @@ export function createElasticsearchOutput(
         }
         return;
       }
-      queue.push({ id, json, bytes: json.length + 64 });
-      queueBytes += json.length + 64;
-      if (queueBytes >= flushBytes) send();
-      else arm();
+      const bytes = json.length + 64;
+      open.entries.push({ id, json, bytes });
+      open.bytes += bytes;
+      queueBytes += bytes;
+      if (open.bytes >= flushBytes) {
+        seal();
+        send();
+      } else arm();
+    },
+    waitForRoom() {
+      if (outage || stopped || queueBytes <= maxQueueBytes) return undefined;
+      return new Promise<void>((resolve) => roomWaiters.push(resolve));
     },
     async flush(deadlineMs) {
       flushSpoolGroup();
-      send();
+      send(true);
       const done = new Promise<void>((resolve) => {
         idle.push(resolve);
         settle();
@@ -302,15 +353,14 @@ export function createElasticsearchOutput(
         flushSpoolGroup();
         for (const batch of inFlightBatches) toSpool(batch);
         inFlightBatches.clear();
-        toSpool(queue);
-        queue = [];
-        queueBytes = 0;
+        toSpool(takeQueue());
       }
     },
     async close(deadlineMs) {
       closing = true;
       await this.flush(deadlineMs);
       stopped = true;
+      wakeReaders();
       await client.close().catch(() => {});
     },
   };

@@ -7,6 +7,11 @@ export interface Output {
   flush(deadlineMs: number): Promise<void>;
   /** Flush, then release files and sockets. */
   close(deadlineMs: number): Promise<void>;
+  /**
+   * Backpressure: undefined while the output has room; otherwise a promise that settles once it has (or
+   * once it stopped waiting and spooled instead). The transport stops reading lines until then.
+   */
+  waitForRoom?(): Promise<void> | undefined;
   readonly stats: OutputStats;
 }
 
