@@ -200,21 +200,25 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
       ?.pinoWillSendConfig,
   );
 
-  /** parse (done by the stream) → ECS → id → redact → JSON. Never throws: a record always ships. */
+  /**
+   * parse (done by the stream) → redact → ECS → id → JSON. Never throws: a record always ships. Redacting the
+   * record before the mapping scans only what the app logged: every value of the ECS document comes from it,
+   * except the fields the mapping writes itself (timestamp, level, service, ids), which need no scan.
+   */
   const serialize = (record: Record<string | symbol, unknown>, id: string): string => {
     let doc: Record<string, unknown>;
     try {
       if (record[UNPARSED] !== undefined) {
         unparsed++;
-        doc = unparsedLine(String(record[UNPARSED]), ecs);
-      } else doc = toEcs(record as Record<string, unknown>, pino, ecs);
+        doc = redact(unparsedLine(String(record[UNPARSED]), ecs));
+      } else doc = toEcs(redact(record as Record<string, unknown>), pino, ecs);
     } catch (error) {
       unparsed++;
-      doc = unparsedLine(`pgsight/transport could not map a record: ${String(error)}`, ecs);
+      doc = redact(unparsedLine(`pgsight/transport could not map a record: ${String(error)}`, ecs));
     }
     // event.id: the document's id everywhere (Elasticsearch _id, the Logstash dedup key, files).
     (doc.event as Record<string, unknown>).id = id;
-    return JSON.stringify(redact(doc));
+    return JSON.stringify(doc);
   };
 
   const stream = await build(

@@ -137,6 +137,8 @@ const BUILT_IN = [
  * thousand) could make look like a Luhn-valid card number. Not scanned.
  */
 const TRACE_ID_PARENTS = new Set(['trace', 'span', 'transaction', 'parent']);
+/** The same ids as a pino record carries them, at its top level (before the ECS mapping). */
+const TRACE_ID_KEYS = new Set(['trace_id', 'span_id', 'traceId', 'spanId']);
 
 export interface Redactor {
   /** Redact a parsed record in place (and return it). */
@@ -221,6 +223,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       if (isSecretKey(key) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean')
         object[key] = censor;
       else if (key === 'id' && typeof v === 'string' && TRACE_ID_PARENTS.has(parentKey)) continue;
+      else if (depth === 0 && typeof v === 'string' && TRACE_ID_KEYS.has(key)) continue;
       else if (v !== null && (typeof v === 'string' || typeof v === 'object'))
         object[key] = walk(v, depth + 1, key);
       else if (typeof v === 'number' && v >= 1e12 && Number.isSafeInteger(v) && isCardNumber(String(v)))

@@ -214,7 +214,8 @@ export function createElasticsearchOutput(
   let spoolGroupBytes = 0;
   let spoolTimer: NodeJS.Timeout | undefined;
   const SPOOL_GROUP_MS = 50;
-  const SPOOL_GROUP_BYTES = 256 * 1024;
+  // Under V8's large-object size (128 KiB): a group's text dies in the young generation.
+  const SPOOL_GROUP_BYTES = 64 * 1024;
   function flushSpoolGroup(): void {
     if (spoolTimer) clearTimeout(spoolTimer);
     spoolTimer = undefined;
@@ -243,25 +244,31 @@ export function createElasticsearchOutput(
   function recover(): void {
     if (recovering || stopped) return;
     recovering = (async () => {
+      // A cluster that is down is probed with a ping, not by reading the spool; the segment being replayed
+      // stays parsed across failed attempts, with how far it got, and a retry resumes there.
+      let segment: ReturnType<Spool['oldest']>;
+      let cursor = 0;
       for (let attempt = 1; !stopped; attempt++) {
         flushSpoolGroup();
-        const segment = spool.oldest();
-        if (!segment) break;
         try {
+          if (!(await client.ping())) throw new Error('ping failed');
+          segment ??= spool.oldest();
+          if (!segment) break;
           // Replay in order, a bounded batch at a time.
-          let batch: SpoolEntry[] = [];
-          let bytes = 0;
-          for (const entry of segment.entries) {
-            batch.push(entry);
-            bytes += entry.json.length;
-            if (bytes >= flushBytes) {
-              await deliver(batch);
-              batch = [];
-              bytes = 0;
+          while (cursor < segment.entries.length) {
+            const batch: SpoolEntry[] = [];
+            let bytes = 0;
+            for (let i = cursor; i < segment.entries.length && bytes < flushBytes; i++) {
+              const entry = segment.entries[i] as SpoolEntry;
+              batch.push(entry);
+              bytes += entry.json.length;
             }
+            await deliver(batch);
+            cursor += batch.length;
           }
-          await deliver(batch);
           spool.release(segment.seq);
+          segment = undefined;
+          cursor = 0;
           attempt = 0;
         } catch {
           stats.retried++;
