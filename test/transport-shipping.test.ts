@@ -114,6 +114,36 @@ describe('Elasticsearch output', () => {
     expect(Math.max(...es.bulkSizes)).toBeLessThan(40); // batches stayed small: the queue did not grow
   });
 
+  it('a cluster that stays slow past maxBackpressureMs: the overflow goes to the spool, and every line arrives once', async () => {
+    const es = await elasticsearch();
+    es.bulkDelayMs = 150;
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    const lines = 400;
+    const run = await runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: {
+        TRANSPORT_OPTIONS: JSON.stringify(
+          esOptions(es, spoolDir, {
+            maxQueueBytes: 16384,
+            flushBytes: 16384,
+            concurrency: 1,
+            maxBackpressureMs: 50,
+          }),
+        ),
+        LINES: String(lines),
+        RUN: 'stalled',
+      },
+    });
+    expect(run.code).toBe(0);
+    const ns = runsOf(es).map((d) => d.n);
+    expect(ns).toHaveLength(lines);
+    expect(new Set(ns).size).toBe(lines);
+    const spooled = Number(/spooled=(\d+)/.exec(run.stderr)?.[1]);
+    expect(spooled).toBeGreaterThan(0);
+    expect(run.stderr).toMatch(/received=400 shipped=400 .*dead_lettered=0 dropped=0/);
+    expect(spoolLines(spoolDir)).toBe(0);
+  });
+
   it.each(['8.11.0', '9.1.0'])(
     'ships to Elasticsearch %s (REST compatibility headers it accepts)',
     async (version) => {

@@ -48,6 +48,11 @@ export interface ElasticsearchOutputOptions {
    * it, or while Elasticsearch does not answer, documents go to the disk spool. @default 16777216 (16 MiB)
    */
   maxQueueBytes?: number;
+  /**
+   * Longest the transport waits for room in the queue (ms). A cluster that stays this slow has the queue
+   * spill to the disk spool instead, so that lines do not pile up in the app's memory. @default 5000
+   */
+  maxBackpressureMs?: number;
   /** Per-request timeout (ms). @default 30000 */
   requestTimeoutMs?: number;
   /** Backoff between retries (ms). @default { baseMs: 100, maxMs: 30000 } */
@@ -80,6 +85,7 @@ export function createElasticsearchOutput(
   const flushIntervalMs = options.flushIntervalMs ?? 1000;
   const concurrency = options.concurrency ?? 2;
   const maxQueueBytes = options.maxQueueBytes ?? 16 * 1024 * 1024;
+  const maxBackpressureMs = options.maxBackpressureMs ?? 5000;
   const baseMs = options.retry?.baseMs ?? 100;
   const maxMs = options.retry?.maxMs ?? 30_000;
   const client = new Client({
@@ -119,12 +125,21 @@ export function createElasticsearchOutput(
   const queued = () => ready.length > 0 || open.entries.length > 0;
   /** Readers waiting for the queue to go below half its bound (backpressure). */
   let roomWaiters: (() => void)[] = [];
-  const wakeReaders = () => {
-    if (roomWaiters.length === 0) return;
-    if (queueBytes > maxQueueBytes / 2 && !outage && !stopped) return;
+  let backpressureTimer: NodeJS.Timeout | undefined;
+  /** Set when waiting for room took longer than maxBackpressureMs: the overflow goes to disk instead. */
+  let spilling = false;
+  const releaseReaders = () => {
+    if (backpressureTimer) clearTimeout(backpressureTimer);
+    backpressureTimer = undefined;
     const waiters = roomWaiters;
     roomWaiters = [];
     for (const resolve of waiters) resolve();
+  };
+  const wakeReaders = () => {
+    if (queueBytes <= maxQueueBytes / 2) spilling = false;
+    if (roomWaiters.length === 0) return;
+    if (queueBytes > maxQueueBytes / 2 && !outage && !stopped) return;
+    releaseReaders();
   };
   /** Everything waiting in memory, oldest first, taken out of the queue (for the spool). */
   const takeQueue = (): Entry[] => {
@@ -324,7 +339,12 @@ export function createElasticsearchOutput(
       const json = withDataStream(redacted);
       // Past twice the bound the queue spills to disk: backpressure pauses reading, but lines already read
       // must go somewhere, and memory stays bounded.
-      if (outage || !spool.empty || queueBytes > 2 * maxQueueBytes) {
+      if (
+        outage ||
+        !spool.empty ||
+        queueBytes > 2 * maxQueueBytes ||
+        (spilling && queueBytes > maxQueueBytes)
+      ) {
         spoolLater(id, json);
         if (!outage) {
           outage = true;
@@ -342,7 +362,11 @@ export function createElasticsearchOutput(
       } else arm();
     },
     waitForRoom() {
-      if (outage || stopped || queueBytes <= maxQueueBytes) return undefined;
+      if (outage || stopped || spilling || queueBytes <= maxQueueBytes) return undefined;
+      backpressureTimer ??= setTimeout(() => {
+        spilling = true;
+        releaseReaders();
+      }, maxBackpressureMs).unref();
       return new Promise<void>((resolve) => roomWaiters.push(resolve));
     },
     async flush(deadlineMs) {
