@@ -50,7 +50,8 @@ export interface ElasticsearchOutputOptions {
   maxQueueBytes?: number;
   /**
    * Longest the transport waits for room in the queue (ms). A cluster that stays this slow has the queue
-   * spill to the disk spool instead, so that lines do not pile up in the app's memory. @default 5000
+   * spill to the disk spool instead, so that lines do not pile up in the app's memory (and an exit is not held up).
+   * @default 2000
    */
   maxBackpressureMs?: number;
   /** Per-request timeout (ms). @default 30000 */
@@ -85,7 +86,7 @@ export function createElasticsearchOutput(
   const flushIntervalMs = options.flushIntervalMs ?? 1000;
   const concurrency = options.concurrency ?? 2;
   const maxQueueBytes = options.maxQueueBytes ?? 16 * 1024 * 1024;
-  const maxBackpressureMs = options.maxBackpressureMs ?? 5000;
+  const maxBackpressureMs = options.maxBackpressureMs ?? 2000;
   const baseMs = options.retry?.baseMs ?? 100;
   const maxMs = options.retry?.maxMs ?? 30_000;
   const client = new Client({
@@ -362,7 +363,7 @@ export function createElasticsearchOutput(
       } else arm();
     },
     waitForRoom() {
-      if (outage || stopped || spilling || queueBytes <= maxQueueBytes) return undefined;
+      if (outage || stopped || closing || spilling || queueBytes <= maxQueueBytes) return undefined;
       backpressureTimer ??= setTimeout(() => {
         spilling = true;
         releaseReaders();
