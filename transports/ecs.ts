@@ -234,17 +234,24 @@ function handledKeys(pino: PinoConfig): Set<string> {
   return keys;
 }
 
+// Records logged in the same millisecond share their timestamp: format it once.
+let lastTime = Number.NaN;
+let lastIso = '';
+const isoOf = (time: number): string => {
+  if (time !== lastTime) {
+    lastIso = new Date(time).toISOString();
+    lastTime = time;
+  }
+  return lastIso;
+};
+
 /** Map one parsed pino record to an ECS document. */
 export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json {
   const doc: Json = {};
   const moved: Json = {};
   const time = record['@timestamp'] ?? record.time;
   doc['@timestamp'] =
-    typeof time === 'number'
-      ? new Date(time).toISOString()
-      : typeof time === 'string'
-        ? time
-        : new Date().toISOString();
+    typeof time === 'number' ? isoOf(time) : typeof time === 'string' ? time : new Date().toISOString();
   const level = record['log.level'] ?? record.level;
   doc['log.level'] =
     typeof level === 'number' ? (pino.levels.labels[level] ?? String(level)) : String(level ?? 'info');

@@ -102,8 +102,11 @@ export function createElasticsearchOutput(
   const dataStreamFields = `,"data_stream":${JSON.stringify({ type: 'logs', dataset: streamDataset, namespace: streamNamespace })}}`;
   const withDataStream = (json: string) =>
     json.includes('"data_stream":') ? json : json.slice(0, -1) + dataStreamFields;
+  // Ids are the transport's own (`<base36><hex>-<base36>`), with nothing to escape; one read back from a
+  // spool file written by something else is escaped properly.
+  const actionHead = `{"create":{"_index":${JSON.stringify(dataStream)},"_id":`;
   const action = (id: string) =>
-    `{"create":{"_index":${JSON.stringify(dataStream)},"_id":${JSON.stringify(id)}}}`;
+    /["\\\u0000-\u001f]/.test(id) ? `${actionHead}${JSON.stringify(id)}}}` : `${actionHead}"${id}"}}`;
 
   // Documents fill the open batch; a full one (flushBytes) is sealed into `ready`, and so is the open one when
   // its deadline passes. Sending takes whole sealed batches: no per-document bookkeeping on the way out.
