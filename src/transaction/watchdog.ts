@@ -73,7 +73,8 @@ export function captureOrigin(above: (...args: never[]) => unknown, fn?: unknown
   }
   if (site.varies) return captureStack(above);
   if (++site.uses % RECHECK_EVERY !== 1 && site.uses > 2) return site.origin;
-  // The first reuse, then every RECHECK_EVERY-th: still the same place? (Formatting costs ~10 µs: rarely.)
+  // The first reuse, then every RECHECK_EVERY-th: still the same place? (Capturing and formatting cost tens
+  // of µs in a real caller: rarely.)
   const origin = captureStack(above);
   site.position ??= firstFrame(site.origin);
   if (firstFrame(origin) !== site.position) site.varies = true;
@@ -154,8 +155,9 @@ export function setWatchdogThresholds(
 
 /**
  * Every open transaction's watchdog is in one list, swept by one unref'd interval: opening and closing a
- * transaction links and unlinks it (a few pointer writes, no hashing), not two timers. The interval stops itself once no
- * transaction has been open for a whole sweep. A record fires at most one sweep period late.
+ * transaction links and unlinks it (a few pointer writes, no hashing), not two timers. The interval stops
+ * itself once no transaction has been open for a whole sweep. A long-transaction record fires at most one
+ * sweep period late, an idle one at most two (idleness is seen from one sweep to the next).
  */
 let head: Watchdog | undefined;
 let sweeper: NodeJS.Timeout | undefined;
@@ -248,6 +250,8 @@ export class Watchdog {
     if (this.prev !== undefined) this.prev.next = this.next;
     else head = this.next;
     if (this.next !== undefined) this.next.prev = this.prev;
+    this.prev = undefined;
+    this.next = undefined;
   }
 
   /** @internal called by the sweep */
