@@ -175,7 +175,7 @@ export function createElasticsearchOutput(
       mkdirSync(dirname(deadLetterPath), { recursive: true });
       appendFileSync(
         deadLetterPath,
-        `${JSON.stringify({ '@timestamp': new Date().toISOString(), id: entry.id, status, reason: error, index: dataStream }).slice(0, -1)},"document":${entry.json}}\n`,
+        `${JSON.stringify({ '@timestamp': new Date().toISOString(), id: entry.id, status, reason: error, index: dataStream }).slice(0, -1)},"document":${withDataStream(entry.json)}}\n`,
       );
     } catch {
       stats.dropped++;
@@ -185,7 +185,7 @@ export function createElasticsearchOutput(
   /** One _bulk request; returns the entries to re-send. Rejects when the request itself failed (an outage). */
   async function bulk(entries: readonly (Entry | SpoolEntry)[]): Promise<(Entry | SpoolEntry)[]> {
     const operations: string[] = [];
-    for (const e of entries) operations.push(action(e.id), e.json);
+    for (const e of entries) operations.push(action(e.id), withDataStream(e.json));
     const response = (await client.bulk({
       operations,
       filter_path: 'errors,items.*.status,items.*.error',
@@ -340,7 +340,8 @@ export function createElasticsearchOutput(
     name: `elasticsearch ${dataStream}`,
     stats,
     write(id, redacted) {
-      const json = withDataStream(redacted);
+      // `data_stream.*` is added when the document is sent: a spooled document waits without it.
+      const json = redacted;
       // Past twice the bound the queue spills to disk: backpressure pauses reading, but lines already read
       // must go somewhere, and memory stays bounded.
       if (
