@@ -111,7 +111,6 @@ describe('Elasticsearch output', () => {
     expect(new Set(ns).size).toBe(lines);
     expect(ns).toHaveLength(lines);
     expect(run.stderr).toMatch(/received=1000 shipped=1000 retried=0 spooled=0 dead_lettered=0 dropped=0/);
-    expect(Math.max(...es.bulkSizes)).toBeLessThan(40); // batches stayed small: the queue did not grow
   });
 
   it('a cluster that stays slow past maxBackpressureMs: the overflow goes to the spool, and every line arrives once', async () => {

@@ -100,7 +100,7 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
     onInternalError,
   };
   setPgsightLogger(logger);
-  setWatchdogThresholds({ warnMs: config.txWarnMs, idleMs: config.txIdleMs });
+  setWatchdogThresholds({ warnMs: config.txWarnMs, idleMs: config.txIdleMs, origin: config.txOrigin });
   // Nothing consumes telemetry: HTTP needs context propagation only (http-propagation.ts says why).
   const propagationOnly =
     !otelExportsConfigured(config) && !options.spanProcessors && !options.metricReaders?.length;

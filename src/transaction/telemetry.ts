@@ -182,18 +182,23 @@ export function recordEnd(
       span.setStatus({ code: SpanStatusCode.ERROR, message: `transaction ${outcome}` });
   }
   const m = meters();
-  if (!m.noop) {
-    const attributes: Attributes = { 'db.transaction.outcome': outcome, 'db.transaction.name': info.name };
-    m.transactions.add(1, attributes);
-    m.duration.record((performance.now() - startedAt) / 1000, attributes);
-  }
   const logger = pgsightLogger();
   const level = outcome === 'committed' ? 'debug' : 'info';
-  if (!logger.isLevelEnabled(level)) {
+  const logged = logger.isLevelEnabled(level);
+  if (m.noop && !logged) {
     span.end();
     return;
   }
   const durationMs = performance.now() - startedAt;
+  if (!m.noop) {
+    const attributes: Attributes = { 'db.transaction.outcome': outcome, 'db.transaction.name': info.name };
+    m.transactions.add(1, attributes);
+    m.duration.record(durationMs / 1000, attributes);
+  }
+  if (!logged) {
+    span.end();
+    return;
+  }
   const fields = transactionFields(info, attempt);
   const db = fields.db as Record<string, Record<string, unknown>>;
   (db.transaction as Record<string, unknown>).outcome = outcome;

@@ -97,7 +97,8 @@ export function createElasticsearchOutput(
     requestTimeout: options.requestTimeoutMs ?? 30_000,
   });
   // `data_stream.*` on every document, as Elastic's own shippers write them: data views and the Logs UI filter
-  // on them, and the template maps them as constant_keyword. Appended unless the record has its own.
+  // on them, and the template maps them as constant_keyword. Appended when a batch is sent (queued and
+  // spooled documents wait without them), unless the record has its own.
   const [, streamDataset, streamNamespace] = /^logs-(.+)-([^-]+)$/.exec(dataStream) ?? [];
   const dataStreamFields = `,"data_stream":${JSON.stringify({ type: 'logs', dataset: streamDataset, namespace: streamNamespace })}}`;
   const withDataStream = (json: string) =>
