@@ -68,10 +68,8 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
       if (open) return open.watchdog;
       const v = verb(text);
       if (v === 'BEGIN' || v === 'START') {
-        c[MANUAL] = {
-          openedAt: performance.now(),
-          watchdog: new Watchdog(c, fields(c), captureOrigin(calledFrom)),
-        };
+        const openedAt = performance.now();
+        c[MANUAL] = { openedAt, watchdog: new Watchdog(c, fields(c), captureOrigin(calledFrom), openedAt) };
       }
       return undefined;
     },

@@ -19,6 +19,7 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
+import type { PgsightLogger } from '../log/ecs-logger.js';
 import { pgsightLogger } from '../log/pgsight-logger.js';
 
 export type TransactionOutcome = 'committed' | 'rolled_back' | 'retries_exhausted' | 'unknown';
@@ -74,25 +75,51 @@ export const NO_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 // The API's no-op meter hands out one shared counter: a provider whose counter is that one records nothing.
 const NOOP_COUNTER = createNoopMeter().createCounter('pgsight.noop');
 
-let tracing: { delegate: TracerProvider; tracer: Tracer | undefined } | undefined;
-
 /**
- * pgsight's tracer, or undefined while no tracer provider is registered. Then a transaction skips its span
- * altogether (no attributes built, no parent looked up): the API's no-op would cost ~1 µs for nothing
- * (bench/transaction.mjs). Decided once per registered provider.
+ * What a transaction's telemetry needs to know, decided once per tracer provider, meter provider, logger and
+ * log level, and looked up once per transaction (when it starts): pgsight's tracer, or undefined while no
+ * tracer provider is registered (the transaction then skips its span altogether: the API's no-op would cost
+ * ~1 µs for nothing), and whether a commit records anything at all (a metric or a debug record).
  */
-function transactionTracer(): Tracer | undefined {
+interface TelemetryState {
+  delegate: TracerProvider;
+  meterProvider: MeterProvider;
+  logger: PgsightLogger;
+  levelVal: number;
+  tracer: Tracer | undefined;
+  /** No meter provider and debug records off: a commit without a span has nothing to record. */
+  quietCommit: boolean;
+}
+let state: TelemetryState | undefined;
+
+function telemetryState(): TelemetryState {
   const provider = trace.getTracerProvider();
   const delegate = provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider;
-  if (tracing?.delegate !== delegate) {
-    const registered = !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer('pgsight');
-    tracing = { delegate, tracer: registered ? provider.getTracer('pgsight') : undefined };
-  }
-  return tracing.tracer;
+  const meterProvider = metrics.getMeterProvider();
+  const logger = pgsightLogger();
+  const levelVal = logger.levelVal;
+  if (
+    state?.delegate === delegate &&
+    state.meterProvider === meterProvider &&
+    state.logger === logger &&
+    state.levelVal === levelVal
+  )
+    return state;
+  const registered = !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer('pgsight');
+  state = {
+    delegate,
+    meterProvider,
+    logger,
+    levelVal,
+    tracer: registered ? provider.getTracer('pgsight') : undefined,
+    quietCommit: meters().noop && !logger.isLevelEnabled('debug'),
+  };
+  return state;
 }
 
+/** The transaction's span (NO_SPAN without a tracer provider); refreshes the telemetry state for its end. */
 export function startTransactionSpan(info: TransactionInfo): Span {
-  const tracer = transactionTracer();
+  const tracer = telemetryState().tracer;
   if (!tracer) return NO_SPAN;
   return tracer.startSpan(`db.transaction ${info.name}`, {
     kind: SpanKind.INTERNAL,
@@ -172,6 +199,8 @@ export function recordEnd(
   lastSqlState: string | undefined,
   error: unknown,
 ): void {
+  // The common case, decided when the transaction started (startTransactionSpan): nothing to do.
+  if (span === NO_SPAN && outcome === 'committed' && state?.quietCommit) return;
   if (span.isRecording()) {
     span.setAttributes({
       'db.transaction.outcome': outcome,

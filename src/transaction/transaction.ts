@@ -26,7 +26,7 @@ import {
   type TransactionInfo,
   type TransactionOutcome,
 } from './telemetry.js';
-import { captureOrigin, Watchdog, watchdogEnabled } from './watchdog.js';
+import { captureOrigin, type Origin, Watchdog, watchdogEnabled } from './watchdog.js';
 
 type Client = pg.ClientBase & { release?: (err?: Error | boolean) => void; database?: string };
 /** What `transaction()` accepts: a pool, a client, or a running transaction (which then nests). */
@@ -226,7 +226,9 @@ export function startTransaction<T>(
     if (opts.signal?.aborted) throw abortError(opts.signal);
     const parent = parentFor(db);
     if (parent) return runSavepoint(parent, fn, opts);
-    return runOutermost(db as pg.Pool | Client, fn, opts, captureOrigin(calledFrom, site, options?.name));
+    // The opening location is for the watchdog's records only: nothing to capture when it is off.
+    const origin = watchdogEnabled() ? captureOrigin(calledFrom, site, options?.name) : undefined;
+    return runOutermost(db as pg.Pool | Client, fn, opts, origin);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -295,163 +297,204 @@ export function connectGuarded(pool: pg.Pool, onError: (error: unknown) => void)
   });
 }
 
-/** A pooled client for the attempt, or the client `transaction()` was given (with `onError` attached). */
-function lease(db: pg.Pool | Client, onError: (error: unknown) => void): Client | Promise<Client> {
-  if (isPool(db)) return connectGuarded(db, onError) as unknown as Promise<Client>;
-  db.on('error', onError);
-  return db;
+/** Set on a client whose connection failed during a transaction: it is destroyed, not returned to the pool. */
+const BROKEN = Symbol('pgsight.broken');
+type Leased = Client & { [BROKEN]?: boolean; [ACTIVE]?: Transaction | undefined };
+
+/**
+ * The error listener of a client inside a transaction. A checked-out client has no error listener of the
+ * pool's: without one, a backend terminated mid-transaction would crash the app with an unhandled 'error'
+ * event. One shared function (the client is `this`), not a closure per attempt.
+ */
+function markBroken(this: Leased): void {
+  this[BROKEN] = true;
 }
 
-/** Give the client back; `destroy` when its connection or transaction state cannot be trusted. */
-function releaseClient(db: pg.Pool | Client, client: Client, destroy: boolean): void {
-  if (db === client) return;
-  client.release?.(destroy ? new Error('pgsight: destroyed') : undefined);
+/** A pooled client for the attempt, or the client `transaction()` was given, with `markBroken` attached. */
+function lease(db: pg.Pool | Client, pooled: boolean): Leased | Promise<Leased> {
+  if (pooled) return connectGuarded(db as pg.Pool, markBroken) as unknown as Promise<Leased>;
+  // A client of the app's own outlives its transactions: a mark from an earlier one is stale.
+  const client = db as Leased;
+  client[BROKEN] = false;
+  client.on('error', markBroken);
+  return client;
+}
+
+/**
+ * One outermost transaction, across its attempts: what every attempt needs, in one object (an async
+ * function's every argument and local is kept in its frame while it waits). It is the transaction's
+ * TransactionInfo too (name, isolation level, namespace) for spans and records.
+ */
+interface Run<T> extends TransactionInfo {
+  db: pg.Pool | Client;
+  pooled: boolean;
+  fn: (tx: Transaction) => T | Promise<T>;
+  opts: ResolvedOptions;
+  /** Undefined when the watchdog is off. */
+  origin: Origin | undefined;
+  span: Span;
+  startedAt: number;
+  /** Each failed attempt's SQLSTATE; created by the first failure. */
+  sqlStates: string[] | undefined;
 }
 
 function runOutermost<T>(
   db: pg.Pool | Client,
   fn: (tx: Transaction) => T | Promise<T>,
   opts: ResolvedOptions,
-  origin: ReturnType<typeof captureOrigin>,
+  origin: Origin | undefined,
 ): Promise<T> {
-  const startedAt = performance.now();
-  const info: TransactionInfo = {
+  const pooled = isPool(db);
+  const run: Run<T> = {
     name: opts.name,
     isolationLevel: opts.isolationLevel,
-    namespace: isPool(db)
+    namespace: pooled
       ? (db as unknown as { options?: { database?: string } }).options?.database
-      : db.database,
+      : (db as Client).database,
+    db,
+    pooled,
+    fn,
+    opts,
+    origin,
+    span: NO_SPAN,
+    startedAt: performance.now(),
+    sqlStates: undefined,
   };
-  const span = startTransactionSpan(info);
+  const span = startTransactionSpan(run);
+  run.span = span;
   // Everything from here runs in the span's context, so BEGIN, the body's queries and COMMIT are its children.
   // With no tracer provider (or a span with an invalid context) there is nothing to put in the context.
-  if (span === NO_SPAN || !isSpanContextValid(span.spanContext()))
-    return attempts(db, fn, opts, origin, info, span, startedAt);
-  return context.with(trace.setSpan(context.active(), span), () =>
-    attempts(db, fn, opts, origin, info, span, startedAt),
-  );
+  if (span === NO_SPAN || !isSpanContextValid(span.spanContext())) return attempts(run);
+  return context.with(trace.setSpan(context.active(), span), () => attempts(run));
 }
 
-async function attempts<T>(
-  db: pg.Pool | Client,
-  fn: (tx: Transaction) => T | Promise<T>,
-  opts: ResolvedOptions,
-  origin: ReturnType<typeof captureOrigin>,
-  info: TransactionInfo,
-  span: Span,
-  startedAt: number,
-): Promise<T> {
-  const sqlStates: string[] = [];
+type Phase = 'begin' | 'body' | 'commit';
+
+async function attempts<T>(run: Run<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    let broken = false;
-    // A checked-out client has no error listener of the pool's: without this one, a backend terminated
-    // mid-transaction would crash the app with an unhandled 'error' event.
-    const onClientError = () => {
-      broken = true;
-    };
-    const client = await lease(db, onClientError);
-    if (info.namespace === undefined) info.namespace = client.database;
-    const watchdog = watchdogEnabled()
-      ? new Watchdog(
-          client,
-          () => ({
-            db: {
-              system: { name: 'postgresql' },
-              namespace: info.namespace,
-              transaction: { name: info.name, attempt },
-            },
-          }),
-          origin,
-        )
-      : undefined;
-    const tx = new Transaction({
-      client,
-      name: opts.name,
-      depth: 0,
-      attempt,
-      db,
-      span,
-      watchdog,
-      signal: opts.signal,
-    });
-    const marked = client as unknown as Record<symbol, Transaction | undefined>;
-    marked[ACTIVE] = tx;
-    let phase: 'begin' | 'body' | 'commit' = 'begin';
+    const client = await lease(run.db, run.pooled);
+    const tx = open(run, client, attempt);
+    let phase: Phase = 'begin';
     try {
-      await tx.query(opts.beginSql);
+      await tx.query(run.opts.beginSql);
       phase = 'body';
-      const result = await store.run(tx, fn, tx);
-      if (opts.signal?.aborted) throw abortError(opts.signal);
+      const result = await store.run(tx, run.fn, tx);
+      if (run.opts.signal?.aborted) throw abortError(run.opts.signal);
       phase = 'commit';
       await client.query('COMMIT');
-      finish(tx, db, client, onClientError, false);
-      recordEnd(info, span, 'committed', attempt, startedAt, sqlStates.at(-1), undefined);
-      if (tx.afterCommitHooks) await runHooks(tx.afterCommitHooks, 'after_commit', info.name);
+      // Committed; a connection error seen meanwhile (the socket closing after COMMIT's answer) still
+      // means the client is not to be reused.
+      finish(run, tx, client[BROKEN] === true);
+      recordEnd(run, run.span, 'committed', attempt, run.startedAt, run.sqlStates?.at(-1), undefined);
+      if (tx.afterCommitHooks) await runHooks(tx.afterCommitHooks, 'after_commit', run.name);
       return result;
     } catch (error) {
-      const code = sqlStateOf(error);
-      if (code) sqlStates.push(code);
-      if (phase === 'commit' && isConnectionLoss(error)) {
-        finish(tx, db, client, onClientError, true);
-        const unknown = new PgsightError(
-          'PGSIGHT_ERR_TX_OUTCOME_UNKNOWN',
-          `transaction ${info.name}: the connection was lost after COMMIT was sent; it may or may not have committed`,
-          { cause: error },
-        );
-        recordEnd(info, span, 'unknown', attempt, startedAt, code, error);
-        throw unknown;
-      }
-      // A failed COMMIT has already ended the transaction on the server; anything else needs a ROLLBACK.
-      if (phase !== 'commit' && !broken) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackError) {
-          broken = true;
-          attachRollbackError(error, rollbackError);
-        }
-      }
-      finish(tx, db, client, onClientError, broken || isConnectionLoss(error));
-      const retryable = code !== undefined && opts.retryOn.has(code) && !opts.signal?.aborted;
-      if (retryable && attempt < opts.maxAttempts) {
-        const delayMs = backoffDelayMs(attempt, opts.baseMs, opts.maxMs);
-        recordRetry(info, span, attempt, code, delayMs);
-        if (delayMs > 0)
-          await sleep(delayMs, undefined, opts.signal ? { signal: opts.signal } : undefined).catch(() => {});
-        if (opts.signal?.aborted) {
-          recordEnd(info, span, 'rolled_back', attempt, startedAt, code, error);
-          throw abortError(opts.signal);
-        }
-        continue;
-      }
-      const outcome: TransactionOutcome = retryable ? 'retries_exhausted' : 'rolled_back';
-      recordEnd(info, span, outcome, attempt, startedAt, code, error);
-      if (tx.afterRollbackHooks) await runHooks(tx.afterRollbackHooks, 'after_rollback', info.name);
-      if (retryable) {
-        throw new PgsightError(
-          'PGSIGHT_ERR_TX_RETRIES_EXHAUSTED',
-          `transaction ${info.name} failed on all ${attempt} attempts (${sqlStates.join(', ')})`,
-          { cause: error, details: [...sqlStates] },
-        );
-      }
-      throw error;
+      // Throws, unless the transaction is to be run again.
+      await failed(run, tx, phase, error);
     }
   }
 }
 
-function finish(
-  tx: Transaction,
-  db: pg.Pool | Client,
-  client: Client,
-  onError: () => void,
-  destroy: boolean,
-): void {
+/** The attempt's Transaction on a leased client, watched when the watchdog is on. */
+function open<T>(run: Run<T>, client: Leased, attempt: number): Transaction {
+  if (run.namespace === undefined) run.namespace = client.database;
+  const watchdog = run.origin
+    ? new Watchdog(
+        client,
+        () => ({
+          db: {
+            system: { name: 'postgresql' },
+            namespace: run.namespace,
+            transaction: { name: run.name, attempt },
+          },
+        }),
+        run.origin,
+      )
+    : undefined;
+  const tx = new Transaction({
+    client,
+    name: run.name,
+    depth: 0,
+    attempt,
+    db: run.db,
+    span: run.span,
+    watchdog,
+    signal: run.opts.signal,
+  });
+  client[ACTIVE] = tx;
+  return tx;
+}
+
+/**
+ * After a failed attempt: roll back, release, and either return (the transaction runs again, after its
+ * backoff) or throw what the caller gets.
+ */
+async function failed<T>(run: Run<T>, tx: Transaction, phase: Phase, error: unknown): Promise<void> {
+  const opts = run.opts;
+  const span = run.span;
+  const info: TransactionInfo = run;
+  const client = tx.client as Leased;
+  const attempt = tx.attempt;
+  const code = sqlStateOf(error);
+  run.sqlStates ??= [];
+  const sqlStates = run.sqlStates;
+  if (code) sqlStates.push(code);
+  if (phase === 'commit' && isConnectionLoss(error)) {
+    finish(run, tx, true);
+    const unknown = new PgsightError(
+      'PGSIGHT_ERR_TX_OUTCOME_UNKNOWN',
+      `transaction ${info.name}: the connection was lost after COMMIT was sent; it may or may not have committed`,
+      { cause: error },
+    );
+    recordEnd(info, span, 'unknown', attempt, run.startedAt, code, error);
+    throw unknown;
+  }
+  // A failed COMMIT has already ended the transaction on the server; anything else needs a ROLLBACK.
+  if (phase !== 'commit' && !client[BROKEN]) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackError) {
+      client[BROKEN] = true;
+      attachRollbackError(error, rollbackError);
+    }
+  }
+  finish(run, tx, client[BROKEN] === true || isConnectionLoss(error));
+  const retryable = code !== undefined && opts.retryOn.has(code) && !opts.signal?.aborted;
+  if (retryable && attempt < opts.maxAttempts) {
+    const delayMs = backoffDelayMs(attempt, opts.baseMs, opts.maxMs);
+    recordRetry(info, span, attempt, code, delayMs);
+    if (delayMs > 0)
+      await sleep(delayMs, undefined, opts.signal ? { signal: opts.signal } : undefined).catch(() => {});
+    if (opts.signal?.aborted) {
+      recordEnd(info, span, 'rolled_back', attempt, run.startedAt, code, error);
+      throw abortError(opts.signal);
+    }
+    return;
+  }
+  const outcome: TransactionOutcome = retryable ? 'retries_exhausted' : 'rolled_back';
+  recordEnd(info, span, outcome, attempt, run.startedAt, code, error);
+  if (tx.afterRollbackHooks) await runHooks(tx.afterRollbackHooks, 'after_rollback', info.name);
+  if (retryable) {
+    throw new PgsightError(
+      'PGSIGHT_ERR_TX_RETRIES_EXHAUSTED',
+      `transaction ${info.name} failed on all ${attempt} attempts (${sqlStates.join(', ')})`,
+      { cause: error, details: [...sqlStates] },
+    );
+  }
+  throw error;
+}
+
+/** Stop watching, unmark, and give the client back (destroyed when it cannot be trusted). */
+function finish<T>(run: Run<T>, tx: Transaction, destroy: boolean): void {
+  const client = tx.client as Leased;
   tx.watchdog?.stop();
-  (client as unknown as Record<symbol, unknown>)[ACTIVE] = undefined;
-  client.removeListener('error', onError);
+  client[ACTIVE] = undefined;
+  client.removeListener('error', markBroken);
   // A destroyed client is ended by the pool with no error listener of its own: a FATAL arriving meanwhile
   // (a backend terminated while the socket closes) would be an unhandled 'error' event and end the app.
   if (destroy) client.on('error', ignoreLateError);
-  releaseClient(db, client, destroy);
+  // The app's own client stays the app's.
+  if (run.pooled) client.release?.(destroy ? new Error('pgsight: destroyed') : undefined);
 }
 
 /** @internal errors of a client being thrown away: nothing left to tell anyone. */

@@ -62,13 +62,15 @@ const firstFrame = (origin: Origin): string | undefined => origin.stack?.split('
 export function captureOrigin(above: (...args: never[]) => unknown, fn?: unknown, name?: string): Origin {
   if (typeof fn !== 'function' || watchdogSettings().origin === 'exact') return captureStack(above);
   const text = Function.prototype.toString.call(fn);
-  // Bound and native functions all print alike: no key.
-  if (text.length > MAX_KEY_LENGTH || text.endsWith('[native code] }')) return captureStack(above);
+  if (text.length > MAX_KEY_LENGTH) return captureStack(above);
   const key = name === undefined ? text : `${name}\u0000${text}`;
   const site = sites.get(key);
   if (site === undefined) {
     const origin = captureStack(above);
-    if (sites.size < MAX_SITES) sites.set(key, { origin, position: undefined, uses: 1, varies: false });
+    // Bound and native functions all print alike: their text names no place, so they are never cached
+    // (checked here, on a miss, so that a hit reads no more of the text than the lookup did).
+    const anonymous = text.endsWith('[native code] }');
+    if (sites.size < MAX_SITES) sites.set(key, { origin, position: undefined, uses: 1, varies: anonymous });
     return origin;
   }
   if (site.varies) return captureStack(above);
@@ -192,9 +194,8 @@ interface WatchedClient {
  * sweep period, which is a fifth of the threshold.
  */
 export class Watchdog {
-  private readonly openedAt = performance.now();
   /** When a sweep last saw the transaction active. */
-  private activeAt = this.openedAt;
+  private activeAt: number;
   private activity = -1;
   /** Statements sent through pgsight's wrappers. */
   queries = 0;
@@ -215,11 +216,14 @@ export class Watchdog {
   /** The log context of the flow that opened the transaction: the sweep runs in a timer's. */
   private readonly scope = currentLogScope();
 
+  /** `openedAt` (performance.now()) is the caller's when it has read the clock already. */
   constructor(
     client: object,
     private readonly fields: () => Record<string, unknown>,
     private readonly origin: Origin,
+    private readonly openedAt = performance.now(),
   ) {
+    this.activeAt = openedAt;
     this.client = client as WatchedClient;
     this.observable = typeof this.client.readyForQuery === 'boolean';
     this.next = head;
