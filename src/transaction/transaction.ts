@@ -80,6 +80,11 @@ export class Transaction {
   /** pg's `query`, on this transaction's client. After an abort, nothing more is sent. */
   declare readonly query: pg.ClientBase['query'];
 
+  /** @internal `transaction(tx, fn)` nests in `tx`: read like a marked client's mark (see parentFor). */
+  get [ACTIVE](): Transaction {
+    return this;
+  }
+
   /** Run `hook` once the outermost transaction has committed (once, whatever the retries). */
   afterCommit(hook: Hook): void {
     this.afterCommitHooks ??= [];
@@ -175,9 +180,8 @@ async function runHooks(hooks: Hook[], kind: string, name: string): Promise<void
 }
 
 function validate(db: unknown, fn: unknown): void {
-  const badDb =
-    !(db instanceof Transaction) &&
-    (db === null || typeof db !== 'object' || typeof (db as pg.Pool).query !== 'function');
+  // A pool, a client or a Transaction: each has `query`.
+  const badDb = db === null || typeof db !== 'object' || typeof (db as pg.Pool).query !== 'function';
   if (!badDb && typeof fn === 'function') return;
   const problems: string[] = [];
   if (badDb) problems.push('db must be a pg Pool, a pg Client, or a running transaction');
@@ -189,7 +193,7 @@ function validate(db: unknown, fn: unknown): void {
 
 /** The transaction `db` should nest in, if any. */
 function parentFor(db: Db): Transaction | undefined {
-  if (db instanceof Transaction) return db;
+  // A marked client or pool holds its transaction; a Transaction answers with itself.
   const active = (db as unknown as Record<symbol, Transaction | undefined>)[ACTIVE];
   if (active) return active;
   const current = store.getStore();
