@@ -33,7 +33,7 @@ const CANDIDATE = new Set(
 );
 const isCandidate = (text: string) => CANDIDATE.has(pair(text.charCodeAt(0), text.charCodeAt(1)));
 
-const fields = (client: Tracked) => () => ({
+const fields = (client: Tracked) => ({
   db: {
     system: { name: 'postgresql' },
     namespace: client.database,
@@ -69,7 +69,10 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
       const v = verb(text);
       if (v === 'BEGIN' || v === 'START') {
         const openedAt = performance.now();
-        c[MANUAL] = { openedAt, watchdog: new Watchdog(c, fields(c), captureOrigin(calledFrom), openedAt) };
+        c[MANUAL] = {
+          openedAt,
+          watchdog: new Watchdog(c, { watchdogFields: () => fields(c) }, captureOrigin(calledFrom), openedAt),
+        };
       }
       return undefined;
     },
@@ -91,7 +94,7 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
       const logger = pgsightLogger();
       const level = committed ? 'debug' : 'info';
       if (!logger.isLevelEnabled(level)) return;
-      const base = fields(c)();
+      const base = fields(c);
       logger[level](
         {
           ...base,
@@ -129,7 +132,7 @@ export function watchPool(pool: object): void {
     c[MANUAL] = undefined;
     pgsightLogger().warn(
       {
-        ...fields(c)(),
+        ...fields(c),
         event: {
           action: 'db.transaction.released_open',
           dataset: 'pgsight.db',

@@ -54,7 +54,8 @@ export class Transaction {
   /** @internal created on the first hook: most transactions have none */
   afterCommitHooks: Hook[] | undefined;
   /** @internal */ afterRollbackHooks: Hook[] | undefined;
-  /** @internal */ readonly watchdog: Watchdog | undefined;
+  /** @internal set by the outermost transaction once it exists (it is the watchdog's subject) */
+  watchdog: Watchdog | undefined;
   /** @internal */ readonly signal: AbortSignal | undefined;
 
   constructor(init: {
@@ -79,6 +80,17 @@ export class Transaction {
 
   /** pg's `query`, on this transaction's client. After an abort, nothing more is sent. */
   declare readonly query: pg.ClientBase['query'];
+
+  /** @internal the `db.*` fields of the watchdog's records */
+  watchdogFields(): Record<string, unknown> {
+    return {
+      db: {
+        system: { name: 'postgresql' },
+        namespace: this.client.database,
+        transaction: { name: this.name, attempt: this.attempt },
+      },
+    };
+  }
 
   /** @internal `transaction(tx, fn)` nests in `tx`: read like a marked client's mark (see parentFor). */
   get [ACTIVE](): Transaction {
@@ -402,19 +414,6 @@ async function attempts<T>(run: Run<T>): Promise<T> {
 /** The attempt's Transaction on a leased client, watched when the watchdog is on. */
 function open<T>(run: Run<T>, client: Leased, attempt: number): Transaction {
   if (run.namespace === undefined) run.namespace = client.database;
-  const watchdog = run.origin
-    ? new Watchdog(
-        client,
-        () => ({
-          db: {
-            system: { name: 'postgresql' },
-            namespace: run.namespace,
-            transaction: { name: run.name, attempt },
-          },
-        }),
-        run.origin,
-      )
-    : undefined;
   const tx = new Transaction({
     client,
     name: run.name,
@@ -422,9 +421,10 @@ function open<T>(run: Run<T>, client: Leased, attempt: number): Transaction {
     attempt,
     db: run.db,
     span: run.span,
-    watchdog,
+    watchdog: undefined,
     signal: run.opts.signal,
   });
+  if (run.origin) tx.watchdog = new Watchdog(client, tx, run.origin);
   client[ACTIVE] = tx;
   return tx;
 }

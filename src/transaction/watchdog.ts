@@ -181,6 +181,11 @@ function sweep(): void {
     watchdog.check(now, warnMs, idleMs);
 }
 
+/** What a watchdog's records say about the transaction it watches (its `db.*` fields). */
+export interface WatchedSubject {
+  watchdogFields(): Record<string, unknown>;
+}
+
 /** What the sweep reads of a pg client: pg's JS client clears `readyForQuery` while a query is out. */
 interface WatchedClient {
   readyForQuery?: unknown;
@@ -219,7 +224,7 @@ export class Watchdog {
   /** `openedAt` (performance.now()) is the caller's when it has read the clock already. */
   constructor(
     client: object,
-    private readonly fields: () => Record<string, unknown>,
+    private readonly subject: WatchedSubject,
     private readonly origin: Origin,
     private readonly openedAt = performance.now(),
   ) {
@@ -292,7 +297,7 @@ export class Watchdog {
     openMs: number,
     transaction: Record<string, unknown>,
   ): Record<string, unknown> {
-    const fields = this.fields();
+    const fields = this.subject.watchdogFields();
     const db = (fields.db ?? {}) as Record<string, unknown>;
     return {
       ...fields,
