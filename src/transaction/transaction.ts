@@ -25,6 +25,7 @@ import {
   startTransactionSpan,
   type TransactionInfo,
   type TransactionOutcome,
+  transactionFields,
 } from './telemetry.js';
 import { captureOrigin, type Origin, Watchdog, watchdogEnabled } from './watchdog.js';
 
@@ -83,13 +84,10 @@ export class Transaction {
 
   /** @internal the `db.*` fields of the watchdog's records */
   watchdogFields(): Record<string, unknown> {
-    return {
-      db: {
-        system: { name: 'postgresql' },
-        namespace: this.client.database,
-        transaction: { name: this.name, attempt: this.attempt },
-      },
-    };
+    return transactionFields(
+      { name: this.name, isolationLevel: undefined, namespace: this.client.database },
+      this.attempt,
+    );
   }
 
   /** @internal `transaction(tx, fn)` nests in `tx`: read like a marked client's mark (see parentFor). */

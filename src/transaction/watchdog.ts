@@ -67,8 +67,8 @@ export function captureOrigin(above: (...args: never[]) => unknown, fn?: unknown
   const site = sites.get(key);
   if (site === undefined) {
     const origin = captureStack(above);
-    // Bound and native functions all print alike: their text names no place, so they are never cached
-    // (checked here, on a miss, so that a hit reads no more of the text than the lookup did).
+    // Bound and native functions all print alike: their text names no place, so their entry is marked
+    // `varies` and captured every time (checked here, on a miss, so that a hit reads no more of the text).
     const anonymous = text.endsWith('[native code] }');
     if (sites.size < MAX_SITES) sites.set(key, { origin, position: undefined, uses: 1, varies: anonymous });
     return origin;
