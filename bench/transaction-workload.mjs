@@ -1,7 +1,10 @@
 // One process of the transaction benchmark: alternating blocks of hand-written transactions (BEGIN /
-// 3 statements / COMMIT on a pooled client) and the same statements in transaction(), so both run with the
-// same heap, JIT state and machine load. 4 workers share a pool of 4.
-// Prints { blocks, perBlock, manualUsPerTx, pgsightUsPerTx } (client-process CPU).
+// 3 statements / COMMIT on a pooled client), the same statements in transaction(), and in a bare wrapper (the
+// floor: what any transaction() with a current-transaction accessor costs), so all run with the same heap,
+// JIT state and machine load. 4 workers share a pool of 4.
+// Prints { blocks, perBlock, manualUsPerTx, pgsightUsPerTx, bareUsPerTx, medianRatio, bareMedianRatio }
+// (client-process CPU).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { transaction } from 'pgsight';
 
@@ -15,6 +18,34 @@ const statements = async (q) => {
   await q('SELECT $1::text AS b', ['x']);
   await q('SELECT $1::int + 1 AS c', [2]);
 };
+
+// The floor, for reference only: an attempt loop that runs the function in an AsyncLocalStorage context with
+// a wrapper object whose `query` is the client's, and nothing else: no options, retries, nesting, watchdog,
+// telemetry or error guard.
+const current = new AsyncLocalStorage();
+class BareTx {
+  constructor(client) {
+    this.client = client;
+  }
+  query(text, values) {
+    return this.client.query(text, values);
+  }
+}
+async function bareTransaction(fn) {
+  const client = await pool.connect();
+  const tx = new BareTx(client);
+  try {
+    await tx.query('BEGIN');
+    const result = await current.run(tx, fn, tx);
+    await client.query('COMMIT');
+    client.release();
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    client.release(error);
+    throw error;
+  }
+}
 
 const modes = {
   manual: async () => {
@@ -31,7 +62,9 @@ const modes = {
     }
   },
   pgsight: () => transaction(pool, (tx) => statements((text, values) => tx.query(text, values))),
+  bare: () => bareTransaction((tx) => statements((text, values) => tx.query(text, values))),
 };
+const names = Object.keys(modes);
 
 async function run(one, n) {
   let next = 0;
@@ -48,30 +81,31 @@ async function cpu(one, n) {
   return c.user + c.system;
 }
 
-await run(modes.manual, 400);
-await run(modes.pgsight, 400);
-// Short blocks in adjacent pairs: machine noise (this VM's CPU time per unit of work drifts by tens of
-// percent over seconds) hits both halves of a pair alike, and the median pair ratio ignores the outliers.
-const total = { manual: 0, pgsight: 0 };
-const ratios = [];
+for (const mode of names) await run(modes[mode], 400);
+// Short blocks side by side: machine noise (this VM's CPU time per unit of work drifts by tens of percent
+// over seconds) hits adjacent blocks alike, and the median ratio ignores the outliers.
+const total = { manual: 0, pgsight: 0, bare: 0 };
+const ratios = { pgsight: [], bare: [] };
 for (let b = 0; b < blocks; b++) {
-  // Alternate which goes first, so neither always follows the other.
-  const order = b % 2 ? ['pgsight', 'manual'] : ['manual', 'pgsight'];
-  const pair = {};
-  for (const mode of order) pair[mode] = await cpu(modes[mode], perBlock);
-  total.manual += pair.manual;
-  total.pgsight += pair.pgsight;
-  ratios.push(pair.pgsight / pair.manual);
+  // Alternate the order, so that no mode always follows another.
+  const order = b % 2 ? [...names].reverse() : names;
+  const block = {};
+  for (const mode of order) block[mode] = await cpu(modes[mode], perBlock);
+  for (const mode of names) total[mode] += block[mode];
+  ratios.pgsight.push(block.pgsight / block.manual);
+  ratios.bare.push(block.bare / block.manual);
 }
 await pool.end();
 const n = blocks * perBlock;
-const medianRatio = ratios.sort((x, y) => x - y)[Math.floor(ratios.length / 2)];
+const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 console.log(
   JSON.stringify({
     blocks,
     perBlock,
     manualUsPerTx: total.manual / n,
     pgsightUsPerTx: total.pgsight / n,
-    medianRatio,
+    bareUsPerTx: total.bare / n,
+    medianRatio: median(ratios.pgsight),
+    bareMedianRatio: median(ratios.bare),
   }),
 );

@@ -1,7 +1,8 @@
 // npm run bench:transaction — transaction() around 3 small statements vs the same BEGIN / statements / COMMIT
 // written by hand on the same pool, in client-process CPU per transaction; each variant in its own process,
 // interleaved over rounds, median reported. Target (issue #5): ratio <= 1.05 without the preload. Also
-// reported: the ratio with the preload, and the cost of capturing the opening code location (watchdog).
+// reported: the ratio with the preload, the floor (a bare wrapper with only an AsyncLocalStorage context, measured
+// in the same blocks), and the cost of capturing the opening code location (watchdog).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -26,12 +27,23 @@ function run(preload) {
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const samples = { manual: [], pgsight: [], ratio: [], manualPre: [], pgsightPre: [], ratioPre: [] };
+const samples = {
+  manual: [],
+  pgsight: [],
+  ratio: [],
+  bare: [],
+  ratioBare: [],
+  manualPre: [],
+  pgsightPre: [],
+  ratioPre: [],
+};
 for (let r = 0; r < rounds; r++) {
   const plain = run(false);
   samples.manual.push(plain.manualUsPerTx);
   samples.pgsight.push(plain.pgsightUsPerTx);
   samples.ratio.push(plain.medianRatio);
+  samples.bare.push(plain.bareUsPerTx);
+  samples.ratioBare.push(plain.bareMedianRatio);
   const pre = run(true);
   samples.manualPre.push(pre.manualUsPerTx);
   samples.pgsightPre.push(pre.pgsightUsPerTx);
@@ -75,6 +87,8 @@ const row = (label, a, b, ratio, target) =>
   );
 row('without the preload', m.manual, m.pgsight, m.ratio, 1.05);
 row('with the preload', m.manualPre, m.pgsightPre, m.ratioPre, null);
+// The floor: BEGIN, the function in an AsyncLocalStorage context, COMMIT, and no feature (bench/transaction-workload.mjs).
+row('bare wrapper (floor)', m.manual, m.bare, m.ratioBare, null);
 console.log(
   `\nwatchdog origin capture, µs per transaction: ${capture.cached.toFixed(2)} cached (PGSIGHT_TX_ORIGIN default), ${capture.exact.toFixed(2)} exact (isolated; deeper, optimized callers cost more)`,
 );
