@@ -9,7 +9,6 @@
 // to shared CPUs. The server's original affinity is restored on exit, SIGINT and SIGTERM.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import pg from 'pg';
 
 const parentOf = (pid) => {
@@ -19,18 +18,26 @@ const parentOf = (pid) => {
 };
 const allowedCpus = (pid) =>
   /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+/** "0-2,5" -> [0, 1, 2, 5] */
+const expand = (list) =>
+  list.split(',').flatMap((part) => {
+    const [from, to = from] = part.split('-').map(Number);
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  });
 const setAffinity = (pid, cpus) =>
   execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
 
 /**
- * Pin the PostgreSQL server behind `url` to all CPUs but the last, and return the `taskset` prefix that runs
- * the client on the last one: `{ prefix: ['taskset', '-c', 'N'], serverCpus, clientCpu, restore }`, or
+ * Pin the PostgreSQL server behind `url` to all the CPUs this process may use but the last, and return the
+ * `taskset` prefix that runs the client on the last one: `{ prefix: ['taskset', '-c', 'N'], serverCpus, clientCpu, restore }`, or
  * `{ reason }` when it cannot.
  */
 export async function separateCpus(url) {
-  const cpus = availableParallelism();
   if (process.platform !== 'linux') return { reason: 'CPU pinning needs Linux (taskset)' };
-  if (cpus < 2) return { reason: 'one CPU: nothing to separate' };
+  // The CPUs this process may run on (a container's cpuset may not start at 0).
+  const cpus = expand(allowedCpus('self') ?? '0');
+  if (cpus.length < 2) return { reason: 'one CPU: nothing to separate' };
+  const clientCpu = cpus.at(-1);
   try {
     execFileSync('taskset', ['-V'], { stdio: 'ignore' });
   } catch {
@@ -76,7 +83,7 @@ export async function separateCpus(url) {
     }
     saved.clear();
   };
-  const serverCpus = cpus === 2 ? '0' : `0-${cpus - 2}`;
+  const serverCpus = cpus.slice(0, -1).join(',');
   try {
     setAffinity(postmaster, serverCpus);
   } catch {
@@ -97,9 +104,9 @@ export async function separateCpus(url) {
       process.exit(130);
     });
   return {
-    prefix: ['taskset', '-c', String(cpus - 1)],
-    serverCpus: `CPU${cpus > 2 ? 's' : ''} ${serverCpus}`,
-    clientCpu: cpus - 1,
+    prefix: ['taskset', '-c', String(clientCpu)],
+    serverCpus: `CPU${cpus.length > 2 ? 's' : ''} ${serverCpus}`,
+    clientCpu,
     restore,
   };
 }
