@@ -1,6 +1,7 @@
 // npm run bench:transaction — transaction() around 3 small statements vs the same BEGIN / statements / COMMIT
-// written by hand on the same pool, in client-process CPU per transaction; each variant in its own process,
-// interleaved over rounds, median reported. Target (issue #5): ratio <= 1.05 without the preload, with the
+// written by hand on the same pool, in client-process CPU per transaction; the variants side by side in each
+// process (bench/transaction-workload.mjs), processes without and with the preload alternating, medians
+// reported. Target (issue #5): ratio <= 1.05 without the preload, with the
 // client and PostgreSQL on separate CPUs as in production (bench/cpu-placement.mjs; shared CPUs are measured
 // and reported too). Also reported: the ratio with the preload, the floor (a bare wrapper with only an
 // AsyncLocalStorage context, measured in the same blocks), and the cost of capturing the opening code
