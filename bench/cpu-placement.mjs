@@ -16,6 +16,7 @@ const parentOf = (pid) => {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 };
+const isPostgres = (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
 const allowedCpus = (pid) =>
   /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
 /** "0-2,5" -> [0, 1, 2, 5] */
@@ -29,8 +30,8 @@ const setAffinity = (pid, cpus) =>
 
 /**
  * Pin the PostgreSQL server behind `url` to all the CPUs this process may use but the last, and return the
- * `taskset` prefix that runs the client on the last one: `{ prefix: ['taskset', '-c', 'N'], serverCpus, clientCpu, restore }`, or
- * `{ reason }` when it cannot.
+ * `taskset` prefix that runs the client on the last one:
+ * `{ prefix: ['taskset', '-c', 'N'], serverCpus, clientCpu, restore }`, or `{ reason }` when it cannot.
  */
 export async function separateCpus(url) {
   if (process.platform !== 'linux') return { reason: 'CPU pinning needs Linux (taskset)' };
@@ -43,18 +44,22 @@ export async function separateCpus(url) {
   } catch {
     return { reason: 'taskset (util-linux) is not installed' };
   }
-  // The backend's parent is the postmaster; read it while the backend is alive.
+  // The backend's parent is the postmaster; read it while the backend is alive. A server on another host
+  // (or in another PID namespace) reports a pid that is not a postgres process here, or none at all: never
+  // pin whatever else holds that number.
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   let postmaster;
   try {
     const backend = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
-    postmaster = parentOf(backend);
+    postmaster = isPostgres(backend) ? parentOf(backend) : undefined;
+    if (postmaster !== undefined && !isPostgres(postmaster)) postmaster = undefined;
   } catch {
-    return { reason: 'the server is not on this host (its backend is not in /proc)' };
+    postmaster = undefined;
   } finally {
     await client.end();
   }
+  if (postmaster === undefined) return { reason: 'the server is not a postgres process on this host' };
   // The postmaster and its children (backends, background workers); backends forked later inherit its mask.
   const pids = [postmaster];
   for (const entry of readdirSync('/proc')) {
