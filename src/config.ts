@@ -36,8 +36,10 @@ export interface Config {
   readonly logLevelOverride: LogLevel | undefined;
   /** `NODE_ENV`: picks `createLogger`'s profile. @default undefined (development) */
   readonly nodeEnv: string | undefined;
-  /** `DATABASE_URL`: where the demo, tests and benchmarks connect. @default 'postgres://postgres@127.0.0.1:5432/test' */
-  readonly databaseUrl: string;
+  /** `DATABASE_URL`: where the demo, tests, benchmarks and `pgsight/testing` connect. @default undefined (libpq's `PG*` variables when set, else `postgres://postgres@127.0.0.1:5432/test`; the tests and the demo start an embedded server instead) */
+  readonly databaseUrl: string | undefined;
+  /** Which of libpq's connection variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, ...) are set: pg reads them itself. */
+  readonly libpqVariables: readonly string[];
   /** `service.*` of every record: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `NODE_ENV`, the app's package.json. */
   readonly service: ServiceInfo;
   /** Which OpenTelemetry exporters the environment asks for. */
@@ -106,7 +108,8 @@ export const defaults: Config = Object.freeze({
   txOrigin: 'cached',
   logLevelOverride: undefined,
   nodeEnv: undefined,
-  databaseUrl: 'postgres://postgres@127.0.0.1:5432/test',
+  databaseUrl: undefined,
+  libpqVariables: Object.freeze([]),
   service: Object.freeze({ name: 'unknown_service:node', version: undefined, environment: undefined }),
   exporters: Object.freeze({ traces: false, metrics: false, logs: false }),
   sampler: Object.freeze({ name: 'parentbased_always_on', ratio: 1 }),
@@ -159,7 +162,7 @@ const httpUrl: Parser<string> = {
 
 /** Which variable feeds which setting, and how it is parsed. */
 const VARIABLES: {
-  [K in Exclude<keyof Config, 'service' | 'exporters' | 'sampler'>]: [
+  [K in Exclude<keyof Config, 'service' | 'exporters' | 'sampler' | 'libpqVariables'>]: [
     variable: string,
     parser: Parser<NonNullable<Config[K]>>,
   ];
@@ -210,6 +213,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       result[key] = value;
     }
   }
+  result.libpqVariables = Object.freeze(LIBPQ_VARIABLES.filter((name) => env[name]?.trim()));
   result.service = serviceFrom(env);
   result.exporters = exportersFrom(env);
   result.sampler = samplerFrom(env, problems);
@@ -228,6 +232,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   return Object.freeze(result) as unknown as Config;
 }
+
+/** The libpq variables node-postgres reads when a connection has no connection string (pg's connection-parameters.js). */
+const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSSLMODE', 'PGAPPNAME'];
 
 /** `OTEL_RESOURCE_ATTRIBUTES` is `key=value,key=value` with percent-encoded values (OTel resource SDK spec). */
 function resourceAttributes(env: NodeJS.ProcessEnv): Map<string, string> {

@@ -17,6 +17,10 @@ export const errorCodes = {
     'A two-phase transaction was rolled back on every participant before its commit decision; `cause` says why.',
   PGSIGHT_ERR_2PC_DISABLED:
     'A participant has prepared transactions disabled (max_prepared_transactions = 0); nothing was committed.',
+  PGSIGHT_ERR_TESTING_UNREACHABLE:
+    '`pgsight/testing` could not connect to PostgreSQL; the message names where it tried (never the password).',
+  PGSIGHT_ERR_TESTING_DATABASE_MISSING:
+    '`pgsight/testing` reached PostgreSQL, but the database the connection names does not exist.',
   PGSIGHT_ERR_SETUP_UNREACHABLE: '`pgsight setup` could not connect to Elasticsearch or Kibana.',
   PGSIGHT_ERR_SETUP_UNAUTHORIZED:
     'Elasticsearch or Kibana refused the credentials given to `pgsight setup` (401 / 403).',

@@ -1,6 +1,7 @@
 // The preload as users run it: child processes with `--import pgsight/register` (or NODE_OPTIONS).
 import { describe, expect, it } from 'vitest';
 import { normalizeQuery } from '../src/instrumentation/normalize.js';
+import { databasePort } from './support/db.js';
 import { field, fixture, runNode } from './support/run-node.js';
 
 const SLOW = { PGSIGHT_SLOW_QUERY_MS: '200' };
@@ -32,7 +33,7 @@ describe.each([
       expect(field(record, 'db.operation.name')).toBe('SELECT');
       expect(field(record, 'db.query.fingerprint')).toBe(normalizeQuery(textOf(record)).fingerprint);
       expect(field(record, 'server.address')).toBe('127.0.0.1');
-      expect(field(record, 'server.port')).toBe(5432);
+      expect(field(record, 'server.port')).toBe(databasePort);
       expect(field(record, 'service.name')).toBe('pgsight');
       expect(field(record, 'trace.id')).toMatch(/^[0-9a-f]{32}$/);
       // Parameter values are not logged by default.

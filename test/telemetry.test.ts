@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { normalizeQuery } from '../src/instrumentation/normalize.js';
+import { databasePort } from './support/db.js';
 import { useOtlpReceiver } from './support/otlp-receiver.js';
 import { field, fixture, root, runNode } from './support/run-node.js';
 
@@ -51,7 +52,7 @@ describe('spans and metrics', () => {
         'pgsight.query.fingerprint': normalizeQuery('SELECT pg_sleep($1) AS waited').fingerprint,
         'pgsight.slow': true,
         'server.address': '127.0.0.1',
-        'server.port': 5432,
+        'server.port': databasePort,
       },
     });
     const failed = queries.find((s) => s.attributes['db.collection.name'] === 'missing_table');

@@ -2,7 +2,10 @@
  * `npm run demo`: builds pgsight if needed, starts the ledger under `node --import pgsight/register`, runs a
  * load against it (contended transfers, duplicate idempotency keys, bad requests, the slow report, receipts
  * sent from inside a transaction, one database backend terminated to show the retry path), stops it with
- * SIGTERM, and prints what happened, checked against the database.
+ * SIGTERM, and prints what happened, checked against the database, with one record of each kind.
+ *
+ * With DATABASE_URL unset it starts an embedded PostgreSQL of its own (scripts/embedded-postgres.ts) in the
+ * system's temporary directory, and deletes it when it ends.
  *
  *   npm run demo -- --duration 30 --concurrency 16 --accounts 20 --log-file logs/demo.ndjson
  */
@@ -12,6 +15,8 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { databaseForDevelopment } from '../../scripts/embedded-postgres.ts';
+import { redactConnectionString } from '../../src/connection.ts';
 import { buildIfNeeded, root } from './build-if-needed.ts';
 
 const { values: args } = parseArgs({
@@ -42,7 +47,6 @@ for (const [name, value, min] of [
     process.exit(2);
   }
 const logFile = resolve(args['log-file'] as string);
-const databaseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const schema = process.env.LEDGER_SCHEMA || 'ledger';
 const elasticsearch = process.env.PGSIGHT_ELASTICSEARCH_URL;
 const OPENING_BALANCE = 10_000;
@@ -51,18 +55,35 @@ buildIfNeeded();
 
 // ---- PostgreSQL --------------------------------------------------------------------------------------------
 
-const safeUrl = databaseUrl.replace(/:[^:@/]*@/, ':***@');
+if (!process.env.DATABASE_URL) console.log('demo: DATABASE_URL is not set; starting an embedded PostgreSQL');
+const database = await databaseForDevelopment({ databases: ['test', 'test_b'] }).catch((error: Error) => {
+  console.error(`demo: ${error.message}
+Or point the demo at a PostgreSQL of your own: DATABASE_URL=postgres://user:password@host:5432/db npm run demo`);
+  process.exit(1);
+});
+const databaseUrl = database.url;
+/** Ends the demo: the embedded server (if any) is stopped and its data deleted first. */
+async function finish(code: number): Promise<never> {
+  await database.stop();
+  process.exit(code);
+}
+process.once('SIGINT', () => void finish(130));
+if (database.embedded)
+  console.log(`demo: PostgreSQL runs in ${database.dataDir} (deleted when the demo ends)`);
+
+const safeUrl = redactConnectionString(databaseUrl);
 const admin = new pg.Pool({ connectionString: databaseUrl, max: 2 });
 try {
   await admin.query('SELECT 1');
 } catch (error) {
   console.error(`demo: no PostgreSQL answers at ${safeUrl} (${(error as { code?: string }).code ?? (error as Error).message}).
-Start one, then run npm run demo again:
+Start it, or let the demo start its own:
+  - unset DATABASE_URL:               npm run demo   (an embedded PostgreSQL, deleted afterwards)
   - installed here (Debian, Ubuntu):  sudo pg_ctlcluster 15 main start   (or: sudo systemctl start postgresql)
   - with Docker:                      docker run --rm -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test postgres:16
   - somewhere else:                   DATABASE_URL=postgres://user:password@host:5432/db npm run demo`);
   await admin.end();
-  process.exit(1);
+  await finish(1);
 }
 
 // ---- the ledger --------------------------------------------------------------------------------------------
@@ -78,7 +99,8 @@ writeFileSync(logFile, '');
 const url = `http://127.0.0.1:${port}`;
 const ledger = spawn(
   process.execPath,
-  ['--import', 'pgsight/register', join('examples', 'ledger', 'main.ts')],
+  // process.execArgv: the Node flags the demo runs with (on Node 22.15, the one that strips TypeScript).
+  [...process.execArgv, '--import', 'pgsight/register', join('examples', 'ledger', 'main.ts')],
   {
     cwd: root,
     env: {
@@ -118,7 +140,7 @@ const startedAt = Date.now();
 for (;;) {
   if (ledger.exitCode !== null) {
     console.error(`demo: the ledger exited (${ledger.exitCode}) before it was ready:\n${ledgerStderr}`);
-    process.exit(1);
+    await finish(1);
   }
   if (
     await request('GET', '/healthz')
@@ -129,7 +151,7 @@ for (;;) {
   if (Date.now() - startedAt > 30_000) {
     console.error('demo: the ledger did not become healthy within 30 s');
     ledger.kill('SIGKILL');
-    process.exit(1);
+    await finish(1);
   }
   await new Promise((done) => setTimeout(done, 100));
 }
@@ -205,8 +227,11 @@ const timeline = [
 
 async function terminateOneBackend(): Promise<void> {
   await admin.query(
+    // Only the ledger's own connections (this database, this application name), and a transfer's statement,
+    // not the slow report's: a transfer is retried, a report is not.
     `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-      WHERE application_name = $1 AND state = 'active' AND query NOT ILIKE 'COMMIT%' LIMIT 1`,
+      WHERE datname = current_database() AND application_name = $1 AND state = 'active'
+        AND query NOT ILIKE 'COMMIT%' AND query NOT ILIKE '%pg_sleep%' LIMIT 1`,
     [`ledger-${schema}`],
   );
 }
@@ -273,9 +298,43 @@ const records = readFileSync(logFile, 'utf8')
   .split('\n')
   .filter((line) => line.length > 0);
 const actions = new Map<string, number>();
+/** What the summary shows of each kind of record: the kind, a title, the fields after the message. */
+type Sample = readonly [kind: string, title: string, paths: readonly string[]];
+const SAMPLES: readonly Sample[] = [
+  [
+    'db.query.slow',
+    'a slow query',
+    ['event.duration', 'db.query.fingerprint', 'db.query.text', 'http.request.id'],
+  ],
+  [
+    'db.transaction.idle',
+    'an idle transaction',
+    ['db.transaction.name', 'db.transaction.idle_ms', 'log.origin.file.name', 'log.origin.file.line'],
+  ],
+  [
+    'db.transaction.retry',
+    'a retried transaction',
+    [
+      'db.transaction.name',
+      'db.transaction.attempt',
+      'db.response.status_code',
+      'db.transaction.retry_delay_ms',
+    ],
+  ],
+  [
+    'request',
+    'a request',
+    ['http.request.method', 'url.path', 'http.response.status_code', 'event.duration', 'http.request.id'],
+  ],
+];
+
+/** The first record of each kind the summary shows. */
+const firsts = new Map<string, Record<string, unknown>>();
 for (const line of records) {
   const action = /"action":"([a-z._]+)"/.exec(line)?.[1];
   if (action) actions.set(action, (actions.get(action) ?? 0) + 1);
+  const kind = action ?? (line.includes('"route":"/transfers"') ? 'request' : undefined);
+  if (kind && !firsts.has(kind)) firsts.set(kind, JSON.parse(line));
 }
 let shipped = 'not configured (set PGSIGHT_ELASTICSEARCH_URL to ship the logs too)';
 if (elasticsearch) {
@@ -303,5 +362,40 @@ pgsight demo summary
   idle transactions     ${n(actions.get('db.transaction.idle'))} (db.transaction.idle records)
   log lines             written: ${n(records.length)} to ${logFile}; Elasticsearch: ${shipped}${trouble ? `\n                        ${trouble}` : ''}
   invariant             total balance ${n(totalBefore)} before, ${n(totalAfter)} after: ${conserved ? 'unchanged, no negative balance' : 'BROKEN'}
-  ledger exit           ${exitCode === 0 ? 'clean (SIGTERM drained in-flight requests)' : `code ${exitCode}`}`);
-process.exit(conserved && exitCode === 0 ? 0 : 1);
+  ledger exit           ${exitCode === 0 ? 'clean (SIGTERM drained in-flight requests)' : `code ${exitCode}`}
+
+  what the statuses mean: 201 an account opened or a transfer applied; 200 a read, or a duplicate
+  idempotency key answered with the first transfer; 400 and 404 bad requests the load sends on purpose
+  (the same account twice, a negative amount, an unknown account); 422 insufficient funds: random amounts
+  drain some accounts, and the ledger refuses to overdraw them, as it should.${statuses.has(500) ? '\n  500 a request that failed: see the error records in the log file.' : ''}`);
+
+console.log('\none record of each kind, cut to the fields that matter:');
+for (const [kind, title, paths] of SAMPLES) {
+  const record = firsts.get(kind);
+  if (!record) continue;
+  console.log(`\n  ${title} (${kind})`);
+  for (const path of ['@timestamp', 'log.level', 'message', ...paths, 'trace.id']) {
+    const value = fieldAt(record, path);
+    if (value !== undefined) console.log(`    ${path.padEnd(30)} ${clip(value)}`);
+  }
+}
+console.log(`
+all of them: jq 'select(.event.action == "db.query.slow")' ${logFile}
+  (any event.action above, or drop the filter), or in Kibana: npx pgsight setup, then the pgsight dashboards`);
+await finish(conserved && exitCode === 0 ? 0 : 1);
+
+/** A record's field by its ECS path, whether stored nested or as a dotted top-level key. */
+function fieldAt(record: Record<string, unknown>, path: string): unknown {
+  if (path in record) return record[path];
+  let value: unknown = record;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+function clip(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
+}

@@ -525,8 +525,9 @@ export async function beginAmbientTransaction(
   const owned = pool as unknown as Record<string | symbol, unknown>;
   const saved = { connect: owned.connect, query: owned.query };
   owned[ACTIVE] = tx;
-  // A borrowed client whose release() keeps it: code under test releasing it must not end the test's transaction.
-  const borrowed = Object.create(client, { release: { value: () => {} } }) as Client;
+  // `transaction(client)` on the client the pool hands out nests too.
+  (client as Leased)[ACTIVE] = tx;
+  const borrowed = borrowedClient(client);
   owned.connect = (callback?: (err: unknown, c?: unknown, done?: () => void) => void) => {
     if (callback) {
       callback(undefined, borrowed, () => {});
@@ -541,6 +542,7 @@ export async function beginAmbientTransaction(
       owned.connect = saved.connect;
       owned.query = saved.query;
       owned[ACTIVE] = undefined;
+      (client as Leased)[ACTIVE] = undefined;
       let broken = false;
       try {
         await client.query('ROLLBACK');
@@ -550,4 +552,20 @@ export async function beginAmbientTransaction(
       client.release?.(broken ? new Error('pgsight: test transaction could not roll back') : undefined);
     },
   };
+}
+
+/**
+ * The test transaction's client as code under test sees it after `pool.connect()`: the same client (pg keeps
+ * a query's state on the object it runs on, so every method runs on the real one), except that `release()`
+ * keeps it: code under test releasing its client must not end the test's transaction.
+ */
+function borrowedClient(client: Client): Client {
+  const keep = () => {};
+  return new Proxy(client, {
+    get(target, key) {
+      if (key === 'release') return keep;
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }

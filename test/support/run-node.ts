@@ -31,6 +31,15 @@ export interface RunOptions {
 /** Environment variables a developer's shell might set that would change what a fixture does. */
 const SCRUBBED = /^(OTEL_|PGSIGHT_|NODE_OPTIONS$)/;
 
+/**
+ * Node's own flags every child gets: on a Node that does not strip TypeScript types by default (22 before
+ * 22.18), the flag that turns it on, so fixtures, the demo and the ledger (`.ts` files) run as on Node 24.
+ * https://nodejs.org/api/typescript.html#type-stripping
+ */
+export const nodeFlags: readonly string[] = (process.features as { typescript?: unknown }).typescript
+  ? []
+  : ['--experimental-strip-types', '--disable-warning=ExperimentalWarning'];
+
 export function runNode(script: string, options: RunOptions = {}): Promise<RunResult> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env))
@@ -41,7 +50,12 @@ export function runNode(script: string, options: RunOptions = {}): Promise<RunRe
   }
   const child = spawn(
     process.execPath,
-    [...(options.args ?? ['--import', 'pgsight/register']), script, ...(options.scriptArgs ?? [])],
+    [
+      ...nodeFlags,
+      ...(options.args ?? ['--import', 'pgsight/register']),
+      script,
+      ...(options.scriptArgs ?? []),
+    ],
     {
       cwd: options.cwd ?? root,
       env,

@@ -12,7 +12,8 @@ export async function secondDatabaseUrl(): Promise<string> {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [SECOND_DATABASE]);
     if (!rowCount)
       await admin.query(`CREATE DATABASE ${SECOND_DATABASE}`).catch((error: { code?: string }) => {
-        if (error.code !== '42P04') throw error; // created meanwhile by another test file
+        // Created meanwhile by another test file: 42P04, or 23505 when both CREATE DATABASE statements race.
+        if (error.code !== '42P04' && error.code !== '23505') throw error;
       });
   } finally {
     await admin.end();
