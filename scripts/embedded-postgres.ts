@@ -22,6 +22,7 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 /** Where the clusters live: one folder each, `pgsight-pg-XXXXXX`, holding `owner.pid` and `data/`. */
@@ -67,7 +68,7 @@ export async function databaseForDevelopment(options: EmbeddedOptions = {}): Pro
 }
 
 export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<DevelopmentDatabase> {
-  sweepAbandoned();
+  await sweepAbandoned();
   const restoreLibraryPath = provideLibraryLinks();
   // Imported here, not at the top: the package registers exit hooks (SIGINT, SIGTERM) that stop its
   // clusters, which only a process that starts one should have.
@@ -87,8 +88,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     authMethod: 'scram-sha-256',
     persistent: false,
     // As root (CI and these machines), PostgreSQL refuses to run: the package runs it as the `postgres`
-    // system user, creating that user when it does not exist.
-    createPostgresUser: true,
+    // system user, creating that user when it does not exist. As anyone else it runs as that user, and the
+    // option must stay off (the package would try to create the user regardless).
+    createPostgresUser: process.getuid?.() === 0,
     postgresFlags: Object.entries(SERVER_SETTINGS).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     onLog: (message) => options.onLog?.(message),
     onError: (error) => options.onLog?.(String(error)),
@@ -121,8 +123,17 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   const onExit = () => {
     if (stopped) return;
     const pid = postmasterPid(dataDir);
-    if (pid) signal(pid, 'SIGQUIT');
-    removeHome();
+    if (pid) {
+      signal(pid, 'SIGQUIT');
+      // Blocking is all an 'exit' handler can do: wait (up to 3 s) for the server to go before its files.
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      for (let waited = 0; waited < 3_000 && signal(pid, 0); waited += 20) Atomics.wait(pause, 0, 0, 20);
+    }
+    try {
+      removeHome();
+    } catch {
+      // The next start sweeps what is left.
+    }
   };
   process.once('exit', onExit);
   return {
@@ -173,7 +184,7 @@ function signal(pid: number, name: NodeJS.Signals | 0): boolean {
  * Clusters left by a process that was killed (SIGKILL runs no handler): their owner is gone, so stop their
  * server if it still runs and delete them.
  */
-function sweepAbandoned(): void {
+async function sweepAbandoned(): Promise<void> {
   let names: string[];
   try {
     names = readdirSync(tmpdir()).filter((name) => name.startsWith(PREFIX));
@@ -190,8 +201,16 @@ function sweepAbandoned(): void {
     }
     if (!Number.isInteger(owner) || owner <= 0 || signal(owner, 0)) continue;
     const pid = postmasterPid(join(home, 'data'));
-    if (pid && isPostgres(pid)) signal(pid, 'SIGQUIT');
-    rmSync(home, { recursive: true, force: true });
+    if (pid && isPostgres(pid)) {
+      signal(pid, 'SIGQUIT');
+      // Its files go only once it has exited: a dying server still writes into its data directory.
+      for (let waited = 0; waited < 5_000 && signal(pid, 0); waited += 50) await sleep(50);
+    }
+    try {
+      rmSync(home, { recursive: true, force: true });
+    } catch {
+      // Best effort: a folder we cannot delete now is tried again by the next start.
+    }
   }
 }
 
@@ -228,7 +247,7 @@ function provideLibraryLinks(): () => void {
   }
   const missing = links.filter((link) => !existsSync(join(packageDir, link.target)));
   if (missing.length === 0) return () => {};
-  const dir = join(tmpdir(), `pgsight-pg-libs-${process.getuid?.() ?? 'user'}`);
+  const dir = join(tmpdir(), `pgsight-pglibs-${process.getuid?.() ?? 'user'}`);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
   for (const link of missing) {
