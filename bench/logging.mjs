@@ -5,7 +5,7 @@
 //   per request: a new context, then 5 calls      vs  a new child, then 5 calls
 // Adjacent blocks are paired in one process; the median pair ratio is reported. Target (issue #4): <= 1.15.
 import pino from 'pino';
-import { withLogContext } from '../dist/src/log/context.js';
+import { withLogContext } from '../dist/src/ecs/log-context.js';
 import { logWithContext } from '../dist/src/log/create-logger.js';
 
 const sink = { write() {} };

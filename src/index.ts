@@ -5,14 +5,12 @@ export {
   defaults,
   type LoadConfigOptions,
   loadConfig,
-} from './config.js';
+} from './config/env.js';
+export { errorFields } from './ecs/fields.js';
+export { bindLogContext, getLogContext, type LogFields, withLogContext } from './ecs/log-context.js';
 export { errorCodes, PgsightError, type PgsightErrorCode } from './errors.js';
-export { createQueryNormalizer, type NormalizedQuery, normalizeQuery } from './instrumentation/normalize.js';
-export { type Sidecar, type SidecarOptions, startSidecar } from './instrumentation/sidecar.js';
-export { classifySqlState, type SqlStateKind, sqlStateOf } from './instrumentation/sqlstate.js';
-export { bindLogContext, getLogContext, type LogFields, withLogContext } from './log/context.js';
 export { type CreateLoggerOptions, createLogger, type Environment } from './log/create-logger.js';
-export { errorFields, installProcessErrorHooks, logError } from './log/error.js';
+export { installProcessErrorHooks, logError } from './log/error.js';
 export {
   fastifyRequestId,
   fastifyRequestLogging,
@@ -20,10 +18,13 @@ export {
   requestLogging,
 } from './log/request-logging.js';
 export { type TimedOptions, timed } from './log/timed.js';
+export { backoffDelayMs } from './pg/backoff.js';
+export { createQueryNormalizer, type NormalizedQuery, normalizeQuery } from './pg/normalize.js';
+export { classifySqlState, type SqlStateKind, sqlStateOf } from './pg/sqlstate.js';
+export { type Sidecar, type SidecarOptions, startSidecar } from './preload/sidecar.js';
 export { type LockMode, type LockRowsOptions, lockRows, quoteIdentifier } from './transaction/lock-rows.js';
 export {
   type BackoffOptions,
-  backoffDelayMs,
   type IsolationLevel,
   type TransactionOptions,
   transactionDefaults,
@@ -45,4 +46,4 @@ export {
   type TwoPhasePhase,
   type TwoPhaseRequest,
   twoPhaseCommit,
-} from './transaction/two-phase.js';
+} from './transaction/two-phase/index.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaults, loadConfig } from '../src/config.js';
+import { defaults, loadConfig } from '../src/config/env.js';
 import { PgsightError } from '../src/errors.js';
 
 describe('loadConfig', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { bindLogContext, getLogContext, withLogContext } from '../src/log/context.js';
+import { bindLogContext, getLogContext, withLogContext } from '../src/ecs/log-context.js';
 import { createLogger } from '../src/log/create-logger.js';
 import { logError } from '../src/log/error.js';
 import { fastifyRequestId, fastifyRequestLogging, requestLogging } from '../src/log/request-logging.js';

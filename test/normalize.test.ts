@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createQueryNormalizer, normalizeQuery } from '../src/instrumentation/normalize.js';
+import { createQueryNormalizer, normalizeQuery } from '../src/pg/normalize.js';
 
 const fp = (sql: string) => normalizeQuery(sql).fingerprint;
 

@@ -1,6 +1,6 @@
 // The preload as users run it: child processes with `--import pgsight/register` (or NODE_OPTIONS).
 import { describe, expect, it } from 'vitest';
-import { normalizeQuery } from '../src/instrumentation/normalize.js';
+import { normalizeQuery } from '../src/pg/normalize.js';
 import { databasePort } from './support/db.js';
 import { field, fixture, runNode } from './support/run-node.js';
 

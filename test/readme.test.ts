@@ -1,7 +1,7 @@
 // The README is part of the product: every variable pgsight reads and every error code must be in it.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { configVariables } from '../src/config.js';
+import { configVariables } from '../src/config/env.js';
 import { errorCodes } from '../src/errors.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { normalizeQuery } from '../src/instrumentation/normalize.js';
+import { normalizeQuery } from '../src/pg/normalize.js';
 import { databasePort } from './support/db.js';
 import { useOtlpReceiver } from './support/otlp-receiver.js';
 import { field, fixture, root, runNode } from './support/run-node.js';
@@ -136,7 +136,7 @@ describe('guards', () => {
     );
     await writeFile(join(app, 'app.cjs'), "require('pg'); console.log('app ran');\n");
     const run = await runNode(join(app, 'app.cjs'), {
-      args: ['--import', join(root, 'dist', 'src', 'register.js')],
+      args: ['--import', join(root, 'dist', 'src', 'preload', 'register.js')],
       cwd: app,
     });
     expect(run.stdout).toContain('app ran');

@@ -266,7 +266,7 @@ describe("pgsight's own records", () => {
     const cwd = mkdtempSync(join(tmpdir(), 'pgsight-app-')); // the spool lands in the app's directory
     const run = await runNode(fixture('use-pg.mjs'), {
       cwd,
-      args: ['--import', join(root, 'dist', 'src', 'register.js')],
+      args: ['--import', join(root, 'dist', 'src', 'preload', 'register.js')],
       env: { PGSIGHT_SLOW_QUERY_MS: '200', PGSIGHT_ELASTICSEARCH_URL: es.url, OTEL_SERVICE_NAME: 'ledger' },
     });
     expect(run.code).toBe(0);

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PgsightError } from '../src/errors.js';
 import { createTestSchema, type TestSchema } from '../src/testing/schema.js';
-import { GID_PREFIX, recoverInDoubt, twoPhaseCommit } from '../src/transaction/two-phase.js';
+import { GID_PREFIX, recoverInDoubt, twoPhaseCommit } from '../src/transaction/two-phase/index.js';
 import { byAction, captureRecords } from './support/capture-logger.js';
 import { databaseUrl } from './support/db.js';
 import { field, fixture, runNode } from './support/run-node.js';

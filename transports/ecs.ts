@@ -6,8 +6,7 @@
  * Shapes Elasticsearch would reject are never produced: a user field that collides with an ECS field set in
  * an incompatible shape (`host: "web-1"` where ECS has the `host` object) is moved under `pino.*`, not dropped.
  */
-
-export const ECS_VERSION = '8.11.0';
+import { ECS_VERSION } from '../src/ecs/version.js';
 
 export interface PinoConfig {
   /** pino's level labels by number, custom levels included (sent by pino to the transport). */

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import build from 'pino-abstract-transport';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config/env.js';
 import { PgsightError } from '../src/errors.js';
 import { defaultPinoConfig, type PinoConfig, toEcs, unparsedLine } from './ecs.js';
 import type { ElasticsearchOutputOptions } from './outputs/elasticsearch.js';

@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { databaseForDevelopment } from '../../scripts/embedded-postgres.ts';
-import { redactConnectionString } from '../../src/connection.ts';
+import { redactConnectionString } from '../../src/pg/connection-string.ts';
 import { buildIfNeeded, root } from './build-if-needed.ts';
 
 const { values: args } = parseArgs({

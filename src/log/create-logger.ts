@@ -13,9 +13,9 @@
  * so the fields are serialized once, as pino's own child bindings are.
  */
 import pino, { type Logger, type LoggerOptions } from 'pino';
-import { loadConfig } from '../config.js';
-import { currentLogScope, type LogScope } from './context.js';
-import { TRANSPORT_TARGET } from './transport-target.js';
+import { loadConfig } from '../config/env.js';
+import { currentLogScope, type LogScope } from '../ecs/log-context.js';
+import { TRANSPORT_TARGET } from '../ecs/transport-target.js';
 
 export type Environment = 'development' | 'production' | 'test';
 

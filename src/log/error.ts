@@ -3,39 +3,9 @@
  * that log `uncaughtException` / `unhandledRejection` before Node's own behaviour goes on unchanged.
  */
 import type { Logger } from 'pino';
-import { sqlStateOf } from '../instrumentation/sqlstate.js';
-import { pgsightLogger } from './pgsight-logger.js';
-
-/** ECS `error.*` for any thrown value; causes are appended to the stack trace ("caused by: ..."). */
-export function errorFields(error: unknown): Record<string, unknown> {
-  if (!(error instanceof Error)) return { type: typeof error, message: String(error) };
-  let stack = error.stack ?? `${error.name}: ${error.message}`;
-  const messages = [error.message];
-  let cause = error.cause;
-  for (let depth = 0; cause !== undefined && depth < 8; depth++) {
-    if (cause instanceof Error) {
-      stack += `\ncaused by: ${cause.stack ?? `${cause.name}: ${cause.message}`}`;
-      messages.push(cause.message);
-      cause = cause.cause;
-    } else {
-      stack += `\ncaused by: ${String(cause)}`;
-      messages.push(String(cause));
-      break;
-    }
-  }
-  const code = (error as { code?: unknown }).code;
-  const sqlState = sqlStateOf(error);
-  return {
-    type: error.constructor?.name ?? error.name,
-    message: messages.join(': '),
-    stack_trace: stack,
-    ...(typeof code === 'string' || typeof code === 'number'
-      ? { code: String(code) }
-      : sqlState
-        ? { code: sqlState }
-        : {}),
-  };
-}
+import { errorFields } from '../ecs/fields.js';
+import { pgsightLogger } from '../ecs/pgsight-logger.js';
+import { sqlStateOf } from '../pg/sqlstate.js';
 
 /** Log `err` at error level with ECS `error.*` (and the SQLSTATE as `db.response.status_code` when it has one). */
 export function logError(

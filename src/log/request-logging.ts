@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { withLogContext } from './context.js';
+import { withLogContext } from '../ecs/log-context.js';
 
 export interface RequestLoggingOptions {
   logger: Logger;

@@ -5,8 +5,8 @@
  * always).
  */
 import type { Logger } from 'pino';
-import { errorFields } from './error.js';
-import { pgsightLogger } from './pgsight-logger.js';
+import { errorFields } from '../ecs/fields.js';
+import { pgsightLogger } from '../ecs/pgsight-logger.js';
 
 export interface TimedOptions {
   /** Log only calls taking at least this long (ms); failures are always logged. @default 0 */

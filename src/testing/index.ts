@@ -7,7 +7,8 @@
  */
 import type pg from 'pg';
 import { afterEach, beforeEach } from 'vitest';
-import { beginAmbientTransaction, type Transaction } from '../transaction/transaction.js';
+import type { Transaction } from '../transaction/handle.js';
+import { beginAmbientTransaction } from './ambient.js';
 
 export { createTestSchema, type TestSchema, type TestSchemaOptions } from './schema.js';
 

@@ -2,9 +2,9 @@
  * An isolated schema per test file, so test files can run in parallel against one database.
  */
 import pg from 'pg';
-import { loadConfig } from '../config.js';
-import { type ConnectionTarget, connectionTarget } from '../connection.js';
+import { loadConfig } from '../config/env.js';
 import { PgsightError } from '../errors.js';
+import { type ConnectionTarget, connectionTarget } from '../pg/connection-string.js';
 import { quoteIdentifier } from '../transaction/lock-rows.js';
 
 export interface TestSchema {

@@ -159,14 +159,3 @@ export function resolveOptions(options: TransactionOptions | undefined): Resolve
     beginSql: [begin, ...sets].join('; '),
   };
 }
-
-/** Exponential backoff with full jitter (a uniform delay below the capped exponential). */
-export function backoffDelayMs(
-  attempt: number,
-  baseMs: number,
-  maxMs: number,
-  random: () => number = Math.random,
-): number {
-  const cap = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.floor(random() * cap);
-}

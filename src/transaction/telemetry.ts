@@ -19,8 +19,9 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import type { PgsightLogger } from '../log/ecs-logger.js';
-import { pgsightLogger } from '../log/pgsight-logger.js';
+import type { PgsightLogger } from '../ecs/ecs-logger.js';
+import { dbEvent } from '../ecs/fields.js';
+import { pgsightLogger } from '../ecs/pgsight-logger.js';
 
 export type TransactionOutcome = 'committed' | 'rolled_back' | 'retries_exhausted' | 'unknown';
 
@@ -177,7 +178,7 @@ export function recordRetry(
     {
       ...fields,
       ...traceFields(span),
-      event: { action: 'db.transaction.retry', dataset: 'pgsight.db', kind: 'event', category: ['database'] },
+      event: dbEvent('db.transaction.retry'),
     },
     `transaction ${info.name} attempt ${attempt} failed with ${sqlState}; retrying in ${delayMs} ms`,
   );
@@ -228,6 +229,30 @@ export function recordEnd(
     span.end();
     return;
   }
+  logger[level](
+    transactionEndRecord(info, attempt, outcome, durationMs, span, lastSqlState, error),
+    transactionEndMessage(info.name, outcome, attempt, durationMs),
+  );
+  span.end();
+}
+
+const EVENT_OUTCOME: Record<TransactionOutcome, 'success' | 'failure' | 'unknown'> = {
+  committed: 'success',
+  rolled_back: 'failure',
+  retries_exhausted: 'failure',
+  unknown: 'unknown',
+};
+
+/** The `db.transaction.end` record, for `transaction()` and for transactions written by hand alike. */
+export function transactionEndRecord(
+  info: TransactionInfo,
+  attempt: number,
+  outcome: TransactionOutcome,
+  durationMs: number,
+  span: Span | undefined,
+  lastSqlState: string | undefined,
+  error: unknown,
+): Record<string, unknown> {
   const fields = transactionFields(info, attempt);
   const db = fields.db as Record<string, Record<string, unknown>>;
   (db.transaction as Record<string, unknown>).outcome = outcome;
@@ -235,14 +260,7 @@ export function recordEnd(
   const record: Record<string, unknown> = {
     ...fields,
     ...traceFields(span),
-    event: {
-      action: 'db.transaction.end',
-      dataset: 'pgsight.db',
-      kind: 'event',
-      category: ['database'],
-      outcome: outcome === 'committed' ? 'success' : outcome === 'unknown' ? 'unknown' : 'failure',
-      duration: Math.round(durationMs * 1e6),
-    },
+    event: dbEvent('db.transaction.end', EVENT_OUTCOME[outcome], durationMs),
   };
   if (error) {
     const err = error as Error & { code?: unknown };
@@ -252,9 +270,14 @@ export function recordEnd(
       ...(typeof err.code === 'string' ? { code: err.code } : {}),
     };
   }
-  logger[level](
-    record,
-    `transaction ${info.name} ${outcome.replace('_', ' ')} after ${attempt} attempt(s) in ${durationMs.toFixed(1)} ms`,
-  );
-  span.end();
+  return record;
+}
+
+export function transactionEndMessage(
+  name: string,
+  outcome: TransactionOutcome,
+  attempt: number,
+  durationMs: number,
+): string {
+  return `transaction ${name} ${outcome.replace('_', ' ')} after ${attempt} attempt(s) in ${durationMs.toFixed(1)} ms`;
 }

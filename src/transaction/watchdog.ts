@@ -9,9 +9,10 @@
  * https://www.postgresql.org/docs/current/runtime-config-client.html).
  */
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type TxOrigin } from '../config.js';
-import { currentLogScope, inLogScope } from '../log/context.js';
-import { pgsightLogger } from '../log/pgsight-logger.js';
+import { loadConfig, type TxOrigin } from '../config/env.js';
+import { dbEvent } from '../ecs/fields.js';
+import { currentLogScope, inLogScope } from '../ecs/log-context.js';
+import { pgsightLogger } from '../ecs/pgsight-logger.js';
 
 export interface Origin {
   stack?: string;
@@ -301,13 +302,7 @@ export class Watchdog {
     const db = (fields.db ?? {}) as Record<string, unknown>;
     return {
       ...fields,
-      event: {
-        action,
-        dataset: 'pgsight.db',
-        kind: 'event',
-        category: ['database'],
-        duration: Math.round(openMs * 1e6),
-      },
+      event: dbEvent(action, undefined, openMs),
       db: { ...db, transaction: { ...(db.transaction as object), ...transaction } },
       ...originFields(this.origin),
     };

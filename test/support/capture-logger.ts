@@ -1,8 +1,8 @@
 // Routes pgsight's own records (transaction retries, ends, watchdog) into an array for assertions.
 import { Writable } from 'node:stream';
-import { loadConfig } from '../../src/config.js';
-import { createEcsLogger } from '../../src/log/ecs-logger.js';
-import { setPgsightLogger } from '../../src/log/pgsight-logger.js';
+import { loadConfig } from '../../src/config/env.js';
+import { createEcsLogger } from '../../src/ecs/ecs-logger.js';
+import { setPgsightLogger } from '../../src/ecs/pgsight-logger.js';
 
 export function captureRecords(): Record<string, unknown>[] {
   const records: Record<string, unknown>[] = [];

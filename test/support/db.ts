@@ -1,7 +1,7 @@
 // Where the tests connect: DATABASE_URL, which global-setup.ts sets to the embedded server it starts when the
 // run was given none. Per-file schemas come from pgsight/testing's createTestSchema (src/testing/schema.ts).
-import { loadConfig } from '../../src/config.js';
-import { connectionTarget, redactConnectionString } from '../../src/connection.js';
+import { loadConfig } from '../../src/config/env.js';
+import { connectionTarget, redactConnectionString } from '../../src/pg/connection-string.js';
 
 const target = connectionTarget(loadConfig({ onProblem: () => {} }));
 export const databaseUrl: string = target.config.connectionString ?? '';

@@ -6,10 +6,10 @@
 import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { databaseForDevelopment } from '../../scripts/embedded-postgres.js';
-import { redactConnectionString as redactUrl } from '../../src/connection.js';
+import { redactConnectionString as redactUrl } from '../../src/pg/connection-string.js';
 
 export default async function setup(): Promise<() => Promise<void>> {
-  if (!existsSync(new URL('../../dist/src/register.js', import.meta.url))) {
+  if (!existsSync(new URL('../../dist/src/preload/register.js', import.meta.url))) {
     throw new Error('dist/ is missing: run `npm run build` first (npm test does it through pretest).');
   }
   const database = await databaseForDevelopment();

@@ -37,7 +37,7 @@ export const emptyStats = (): OutputStats => ({
 });
 
 /** Exponential backoff with full jitter: the transaction toolkit's, shared. */
-export { backoffDelayMs as backoffMs } from '../../src/transaction/options.js';
+export { backoffDelayMs as backoffMs } from '../../src/pg/backoff.js';
 
 export const sleep = (ms: number) =>
   new Promise<void>((resolve) => {

@@ -12,11 +12,12 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import type { Config } from '../config.js';
-import { inLogScope, type LogScope } from '../log/context.js';
-import type { PgsightLogger } from '../log/ecs-logger.js';
-import type { NormalizedQuery } from './normalize.js';
-import { sqlStateOf } from './sqlstate.js';
+import type { Config } from '../config/env.js';
+import type { PgsightLogger } from '../ecs/ecs-logger.js';
+import { dbEvent } from '../ecs/fields.js';
+import { inLogScope, type LogScope } from '../ecs/log-context.js';
+import type { NormalizedQuery } from '../pg/normalize.js';
+import { sqlStateOf } from '../pg/sqlstate.js';
 
 /** The parts of a pg Client the recorder reads. */
 export interface ClientInfo {
@@ -140,14 +141,7 @@ export function createQueryRecorder(
     if (query.collection) db.collection = { name: query.collection };
     if (sqlState) db.response = { status_code: sqlState };
     const record: Record<string, unknown> = {
-      event: {
-        action: error ? 'db.query.error' : 'db.query.slow',
-        dataset: 'pgsight.db',
-        kind: 'event',
-        category: ['database'],
-        outcome: error ? 'failure' : 'success',
-        duration: Math.round(durationMs * 1e6),
-      },
+      event: dbEvent(error ? 'db.query.error' : 'db.query.slow', error ? 'failure' : 'success', durationMs),
       db,
       server: { address: client.host, port: client.port },
     };

@@ -12,7 +12,7 @@ import {
   type ShimWrapped,
 } from '@opentelemetry/instrumentation';
 import { PgInstrumentation, type PgInstrumentationConfig } from '@opentelemetry/instrumentation-pg';
-import { currentLogScope, inLogScope } from '../log/context.js';
+import { currentLogScope, inLogScope } from '../ecs/log-context.js';
 import { watchPool } from './manual-transactions.js';
 import { isPgsightWrapped, type QueryPatchState, wrapQuery } from './query-patch.js';
 import type { QueryInstruments } from './query-recorder.js';

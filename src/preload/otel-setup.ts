@@ -24,7 +24,7 @@ import {
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import type { Config, SamplerChoice } from '../config.js';
+import type { Config, SamplerChoice } from '../config/env.js';
 import { PropagationTracerProvider } from './propagation-tracer.js';
 
 export interface OtelSetup {

@@ -5,12 +5,10 @@
  */
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
-import type { Config } from '../config.js';
-import { currentLogContext } from './context.js';
+import type { Config } from '../config/env.js';
+import { currentLogContext } from './log-context.js';
 import { TRANSPORT_TARGET } from './transport-target.js';
-
-/** ECS version the records follow. */
-export const ECS_VERSION = '8.11.0';
+import { ECS_VERSION } from './version.js';
 
 export type PgsightLogger = Logger;
 

@@ -10,7 +10,7 @@
  */
 import { register } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
-import { loadConfig } from './config.js';
+import { loadConfig } from '../config/env.js';
 
 async function start(): Promise<void> {
   const config = loadConfig();
@@ -19,7 +19,7 @@ async function start(): Promise<void> {
   const { createAddHookMessageChannel } = await import('import-in-the-middle');
   const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
   register('./hook.js', import.meta.url, registerOptions);
-  const { startSidecar, checkPgPatched } = await import('./instrumentation/sidecar.js');
+  const { startSidecar, checkPgPatched } = await import('./sidecar.js');
   await startSidecar({ config });
   await waitForAllMessagesAcknowledged();
   checkPgPatched();

@@ -1,12 +1,13 @@
 /**
  * Where pgsight's own tooling (`pgsight/testing`, the demo, the benchmarks) connects, and how a connection
- * string is shown in a message: never with its password.
+ * string is shown in a message: never with its password. Type imports only, so the demo (run from source
+ * by Node's type stripping) can load it as it is.
  *
  * Order: an explicit URL > `DATABASE_URL` > libpq's `PG*` variables (node-postgres reads them itself when it
  * is given no connection string) > `postgres://postgres@127.0.0.1:5432/test`.
  */
 import type pg from 'pg';
-import type { Config } from './config.js';
+import type { Config } from '../config/env.js';
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 

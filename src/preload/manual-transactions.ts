@@ -5,9 +5,11 @@
  * pg >= 8.21 reports the ReadyForQuery state through `client.getTransactionStatus()` ('I', 'T' or 'E').
  */
 
-import { pgsightLogger } from '../log/pgsight-logger.js';
+import { dbEvent } from '../ecs/fields.js';
+import { pgsightLogger } from '../ecs/pgsight-logger.js';
+import type { NormalizedQuery } from '../pg/normalize.js';
+import { type TransactionInfo, transactionEndRecord, transactionFields } from '../transaction/telemetry.js';
 import { captureOrigin, Watchdog } from '../transaction/watchdog.js';
-import type { NormalizedQuery } from './normalize.js';
 
 const MANUAL = Symbol('pgsight.manualTransaction');
 const PGSIGHT_TX = Symbol.for('pgsight.transaction');
@@ -33,13 +35,14 @@ const CANDIDATE = new Set(
 );
 const isCandidate = (text: string) => CANDIDATE.has(pair(text.charCodeAt(0), text.charCodeAt(1)));
 
-const fields = (client: Tracked) => ({
-  db: {
-    system: { name: 'postgresql' },
-    namespace: client.database,
-    transaction: { name: 'manual', kind: 'manual' },
-  },
+/** What the records of a hand-written transaction say of it (`db.transaction.name` / `kind`: `manual`). */
+const infoOf = (client: Tracked): TransactionInfo => ({
+  name: 'manual',
+  kind: 'manual',
+  isolationLevel: undefined,
+  namespace: client.database,
 });
+const fields = (client: Tracked) => transactionFields(infoOf(client), 1);
 
 export interface ManualTracker {
   /**
@@ -94,20 +97,8 @@ export function createManualTracker(normalize: (sql: string) => NormalizedQuery)
       const logger = pgsightLogger();
       const level = committed ? 'debug' : 'info';
       if (!logger.isLevelEnabled(level)) return;
-      const base = fields(c);
       logger[level](
-        {
-          ...base,
-          db: { ...base.db, transaction: { ...base.db.transaction, outcome, attempt: 1 } },
-          event: {
-            action: 'db.transaction.end',
-            dataset: 'pgsight.db',
-            kind: 'event',
-            category: ['database'],
-            outcome: committed ? 'success' : 'failure',
-            duration: Math.round(durationMs * 1e6),
-          },
-        },
+        transactionEndRecord(infoOf(c), 1, outcome, durationMs, undefined, undefined, undefined),
         `manual transaction ${outcome.replace('_', ' ')} in ${durationMs.toFixed(1)} ms`,
       );
     },
@@ -133,12 +124,7 @@ export function watchPool(pool: object): void {
     pgsightLogger().warn(
       {
         ...fields(c),
-        event: {
-          action: 'db.transaction.released_open',
-          dataset: 'pgsight.db',
-          kind: 'event',
-          category: ['database'],
-        },
+        event: dbEvent('db.transaction.released_open'),
       },
       `a client went back to the pool inside an open transaction (status ${status ?? 'unknown'}); the next user of this connection inherits it`,
     );

@@ -13,9 +13,9 @@
  *                                   └─ on result/error ─▶ recorder.end(): span, histogram, slow/failed record
  */
 import { type Context, context, ROOT_CONTEXT, type Span, SpanKind, type Tracer } from '@opentelemetry/api';
-import { currentLogScope } from '../log/context.js';
+import { currentLogScope } from '../ecs/log-context.js';
+import type { NormalizedQuery } from '../pg/normalize.js';
 import type { ManualTracker } from './manual-transactions.js';
-import type { NormalizedQuery } from './normalize.js';
 import { type ClientInfo, type QueryRecorder, querySpanName } from './query-recorder.js';
 
 /** Set on every pgsight wrapper, so start-up can check that pg really got patched. */
