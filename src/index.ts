@@ -9,7 +9,12 @@ export {
 export { errorFields } from './ecs/fields.js';
 export { bindLogContext, getLogContext, type LogFields, withLogContext } from './ecs/log-context.js';
 export { errorCodes, PgsightError, type PgsightErrorCode } from './errors.js';
-export { type CreateLoggerOptions, createLogger, type Environment } from './log/create-logger.js';
+export {
+  type CreateLoggerOptions,
+  createLogger,
+  type Environment,
+  logWithContext,
+} from './log/create-logger.js';
 export { installProcessErrorHooks, logError } from './log/error.js';
 export {
   fastifyRequestId,

@@ -14,10 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import build from 'pino-abstract-transport';
-import { loadConfig } from '../src/config/env.js';
-import { PgsightError } from '../src/errors.js';
+import { processConfig } from '../src/config/env.js';
+import { Problems } from '../src/config/problems.js';
 import { defaultPinoConfig, type PinoConfig, toEcs, unparsedLine } from './ecs.js';
-import type { ElasticsearchOutputOptions } from './outputs/elasticsearch.js';
+import type { ElasticsearchOutputOptions } from './outputs/elasticsearch/index.js';
 import type { LogstashOutputOptions } from './outputs/logstash.js';
 import { emptyStats, type Output, type OutputStats } from './outputs/output.js';
 import type { PrettyOutputOptions } from './outputs/pretty.js';
@@ -63,16 +63,6 @@ function writeStderr(line: string): void {
 }
 const DATA_STREAM = /^logs-([^-]+)-([^-]+)$/;
 
-function invalid(problems: string[]): never {
-  throw new PgsightError(
-    'PGSIGHT_ERR_TRANSPORT_OPTIONS',
-    `pgsight/transport: invalid options: ${problems.join('; ')}`,
-    {
-      details: problems,
-    },
-  );
-}
-
 /**
  * The default data stream is `logs-pgsight.<service>-default`: the prefix is what pgsight's index template
  * (`dashboards/elasticsearch/`) matches, above the built-in `logs-*-*` template, without claiming every
@@ -88,28 +78,28 @@ const datasetOf = (name: string) =>
     .slice(0, 100) || 'app';
 
 function validate(options: TransportOptions): void {
-  const problems: string[] = [];
+  const problems = new Problems();
   const outputs = options.outputs ?? [{ type: 'stdout' }];
-  if (!Array.isArray(outputs) || outputs.length === 0) problems.push('outputs must be a non-empty array');
+  if (!Array.isArray(outputs) || outputs.length === 0) problems.add('outputs must be a non-empty array');
   else
     outputs.forEach((o, i) => {
       const at = `outputs[${i}]`;
-      if (!o || typeof o !== 'object') problems.push(`${at} must be an object`);
+      if (!o || typeof o !== 'object') problems.add(`${at} must be an object`);
       else if (o.type === 'file' && (typeof o.path !== 'string' || o.path === ''))
-        problems.push(`${at}.path must be a file path`);
+        problems.add(`${at}.path must be a file path`);
       else if (o.type === 'elasticsearch') {
         if (typeof o.node !== 'string' || !/^https?:\/\//.test(o.node))
-          problems.push(`${at}.node must be an http(s) URL, got ${JSON.stringify(o.node)}`);
+          problems.add(`${at}.node must be an http(s) URL, got ${JSON.stringify(o.node)}`);
         if (o.dataStream !== undefined && !DATA_STREAM.test(o.dataStream))
-          problems.push(
+          problems.add(
             `${at}.dataStream must be logs-<dataset>-<namespace> with no '-' inside either, got ${JSON.stringify(o.dataStream)}`,
           );
       } else if (o.type === 'logstash') {
-        if (typeof o.host !== 'string' || o.host === '') problems.push(`${at}.host must be a host name`);
+        if (typeof o.host !== 'string' || o.host === '') problems.add(`${at}.host must be a host name`);
         if (!Number.isInteger(o.port) || o.port <= 0 || o.port > 65535)
-          problems.push(`${at}.port must be a TCP port, got ${JSON.stringify(o.port)}`);
+          problems.add(`${at}.port must be a TCP port, got ${JSON.stringify(o.port)}`);
       } else if (o.type !== 'stdout' && o.type !== 'stderr' && o.type !== 'file' && o.type !== 'pretty')
-        problems.push(
+        problems.add(
           `${at}.type must be stdout, stderr, file, pretty, elasticsearch or logstash, got ${JSON.stringify((o as { type: unknown }).type)}`,
         );
     });
@@ -117,12 +107,12 @@ function validate(options: TransportOptions): void {
     try {
       new RegExp(source);
     } catch (error) {
-      problems.push(
+      problems.add(
         `redact.patterns: ${JSON.stringify(source)} is not a regular expression (${(error as Error).message})`,
       );
     }
   }
-  if (problems.length > 0) invalid(problems);
+  problems.throwIfAny('PGSIGHT_ERR_TRANSPORT_OPTIONS', 'pgsight/transport: invalid options');
 }
 
 export interface TransportStats extends OutputStats {
@@ -149,7 +139,7 @@ function totals(received: number, unparsed: number, outputs: Output[]): Transpor
 
 export default async function pgsightTransport(options: TransportOptions = {}) {
   validate(options);
-  const config = loadConfig({ onProblem: () => {} });
+  const config = processConfig();
   const service = {
     name: options.service?.name ?? config.service.name,
     version: options.service?.version ?? config.service.version,
@@ -165,7 +155,7 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   const outputs: Output[] = await Promise.all(
     outputOptions.map(async (o): Promise<Output> => {
       if (o.type === 'elasticsearch')
-        return (await import('./outputs/elasticsearch.js')).createElasticsearchOutput(
+        return (await import('./outputs/elasticsearch/index.js')).createElasticsearchOutput(
           o,
           `logs-${DATASET_PREFIX}${dataset}-default`,
         );

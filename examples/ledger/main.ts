@@ -25,8 +25,8 @@ const logger = createLogger({
     ? {
         environment: 'production' as const,
         outputs: [
-          { type: 'file', path: config.logFile },
-          ...(elasticsearch ? [{ type: 'elasticsearch', node: elasticsearch }] : []),
+          { type: 'file' as const, path: config.logFile },
+          ...(elasticsearch ? [{ type: 'elasticsearch' as const, node: elasticsearch }] : []),
         ],
       }
     : {}),

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
+import { parseArgs } from 'node:util';
 /**
  * The `pgsight` command (package.json `bin`): `npx pgsight setup ...`. Progress on stdout, one line per
  * step; a failure is one line on stderr with its error code, and a distinct exit status per kind.
  */
-import { parseArgs } from 'node:util';
+import { Problems } from '../config/problems.js';
 import { PgsightError, type PgsightErrorCode } from '../errors.js';
 import { type SetupOptions, setup } from './setup.js';
 
@@ -39,8 +40,10 @@ const EXIT: Partial<Record<PgsightErrorCode, number>> = {
   PGSIGHT_ERR_SETUP_IMPORT: 6,
 };
 
+const USAGE_HINT = '\nRun pgsight setup --help for usage.';
+
 function badArguments(message: string): PgsightError {
-  return new PgsightError('PGSIGHT_ERR_ARGUMENT_INVALID', `${message}\nRun pgsight setup --help for usage.`);
+  return new PgsightError('PGSIGHT_ERR_ARGUMENT_INVALID', `${message}${USAGE_HINT}`);
 }
 
 export function parseSetupArgs(args: string[]): SetupOptions | 'help' {
@@ -68,18 +71,18 @@ export function parseSetupArgs(args: string[]): SetupOptions | 'help' {
   }
   const v = parsed.values;
   if (v.help) return 'help';
-  const problems: string[] = [];
+  const problems = new Problems();
   for (const key of ['elasticsearch', 'kibana'] as const) {
     const value = v[key];
     if (value !== undefined && !/^https?:\/\/[^/\s]+/.test(value))
-      problems.push(`--${key} must be an http(s) URL, got ${JSON.stringify(value)}`);
+      problems.add(`--${key} must be an http(s) URL, got ${JSON.stringify(value)}`);
   }
-  if (!v.elasticsearch && !v.kibana) problems.push('give --elasticsearch URL, --kibana URL, or both');
+  if (!v.elasticsearch && !v.kibana) problems.add('give --elasticsearch URL, --kibana URL, or both');
   if (v['api-key'] !== undefined && (v.user !== undefined || v.password !== undefined))
-    problems.push('--api-key and --user / --password are alternatives: give one');
+    problems.add('--api-key and --user / --password are alternatives: give one');
   if ((v.user === undefined) !== (v.password === undefined))
-    problems.push('--user and --password go together');
-  if (problems.length > 0) throw badArguments(problems.join('; '));
+    problems.add('--user and --password go together');
+  problems.throwIfAny('PGSIGHT_ERR_ARGUMENT_INVALID', 'pgsight setup', USAGE_HINT);
   return {
     ...(v.elasticsearch ? { elasticsearch: v.elasticsearch } : {}),
     ...(v.kibana ? { kibana: v.kibana } : {}),

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { PgsightError } from '../errors.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -190,6 +191,18 @@ function reportToStderr(problem: ConfigProblem): void {
   process.stderr.write(
     `pgsight: ${problem.variable}=${JSON.stringify(problem.value)} is invalid (expected ${problem.expected}); using ${problem.used}\n`,
   );
+}
+
+let processWide: Config | undefined;
+
+/**
+ * The process's configuration: the environment read once, on first use, and shared by every module (the
+ * preload, the loggers, the watchdog, the testing helpers, the transport). Problems are reported once, on
+ * stderr, by the main thread; a worker thread (pino's transport) reads the same variables silently.
+ */
+export function processConfig(): Config {
+  processWide ??= loadConfig(isMainThread ? {} : { onProblem: () => {} });
+  return processWide;
 }
 
 export function loadConfig(options: LoadConfigOptions = {}): Config {

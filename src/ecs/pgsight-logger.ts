@@ -2,7 +2,7 @@
  * The logger pgsight's own records go through. The preload installs its logger here; without the preload,
  * the first record creates an ECS logger from the environment (stdout or PGSIGHT_LOG_FILE).
  */
-import { loadConfig } from '../config/env.js';
+import { processConfig } from '../config/env.js';
 import { createEcsLogger, type PgsightLogger } from './ecs-logger.js';
 
 let current: PgsightLogger | undefined;
@@ -12,6 +12,6 @@ export function setPgsightLogger(logger: PgsightLogger): void {
 }
 
 export function pgsightLogger(): PgsightLogger {
-  current ??= createEcsLogger(loadConfig());
+  current ??= createEcsLogger(processConfig());
   return current;
 }

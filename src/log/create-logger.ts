@@ -13,7 +13,9 @@
  * so the fields are serialized once, as pino's own child bindings are.
  */
 import pino, { type Logger, type LoggerOptions } from 'pino';
-import { loadConfig } from '../config/env.js';
+// A type only: the transport's option shapes, as users write them (erased at run time).
+import type { OutputOptions } from '../../transports/index.js';
+import { processConfig } from '../config/env.js';
 import { currentLogScope, type LogScope } from '../ecs/log-context.js';
 import { TRANSPORT_TARGET } from '../ecs/transport-target.js';
 
@@ -27,7 +29,7 @@ export interface CreateLoggerOptions {
   /** `service.*` of every record. @default OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES / package.json / NODE_ENV */
   service?: { name?: string; version?: string; environment?: string };
   /** pgsight/transport `outputs` for the production profile. @default [{ type: 'stdout' }], plus Elasticsearch when PGSIGHT_ELASTICSEARCH_URL is set */
-  outputs?: Record<string, unknown>[];
+  outputs?: OutputOptions[];
   /** pgsight/transport `redact` options (added to the built-in lists). */
   redact?: { keys?: string[]; patterns?: string[]; censor?: string };
   /** pino's `name` (`log.logger`). */
@@ -66,7 +68,7 @@ export function logWithContext(this: Logger, args: unknown[], method: (...a: unk
 }
 
 export function createLogger(options: CreateLoggerOptions = {}): Logger {
-  const config = loadConfig();
+  const config = processConfig();
   const environment: Environment =
     options.environment ??
     (config.nodeEnv === 'production' ? 'production' : config.nodeEnv === 'test' ? 'test' : 'development');

@@ -10,10 +10,10 @@
  */
 import { register } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
-import { loadConfig } from '../config/env.js';
+import { processConfig } from '../config/env.js';
 
 async function start(): Promise<void> {
-  const config = loadConfig();
+  const config = processConfig();
   if (config.disabled) return;
   // Loaded dynamically so that they are imported after the loader hook is in place.
   const { createAddHookMessageChannel } = await import('import-in-the-middle');

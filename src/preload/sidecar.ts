@@ -9,7 +9,7 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
-import { type Config, loadConfig } from '../config/env.js';
+import { type Config, processConfig } from '../config/env.js';
 import { createEcsLogger, type PgsightLogger } from '../ecs/ecs-logger.js';
 import { setPgsightLogger } from '../ecs/pgsight-logger.js';
 import { createQueryNormalizer } from '../pg/normalize.js';
@@ -75,7 +75,7 @@ export function startSidecar(options: SidecarOptions = {}): Promise<Sidecar> {
 }
 
 async function start(options: SidecarOptions): Promise<Sidecar> {
-  const config = options.config ?? loadConfig();
+  const config = options.config ?? processConfig();
   const logger = options.logger ?? createEcsLogger(config);
   let reported = false;
   const onInternalError = (error: unknown) => {

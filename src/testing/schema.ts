@@ -2,7 +2,7 @@
  * An isolated schema per test file, so test files can run in parallel against one database.
  */
 import pg from 'pg';
-import { loadConfig } from '../config/env.js';
+import { processConfig } from '../config/env.js';
 import { PgsightError } from '../errors.js';
 import { type ConnectionTarget, connectionTarget } from '../pg/connection-string.js';
 import { quoteIdentifier } from '../transaction/lock-rows.js';
@@ -54,7 +54,7 @@ async function withClient<T>(target: ConnectionTarget, fn: (client: pg.Client) =
 }
 
 export async function createTestSchema(options: TestSchemaOptions): Promise<TestSchema> {
-  const target = connectionTarget(loadConfig({ onProblem: () => {} }), options.databaseUrl);
+  const target = connectionTarget(processConfig(), options.databaseUrl);
   const suffix = `${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
   const schema = `t_${options.name}_${suffix}`
     .toLowerCase()

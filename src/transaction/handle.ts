@@ -39,6 +39,7 @@ export class Transaction {
   watchdog: Watchdog | undefined;
   /** @internal */ readonly signal: AbortSignal | undefined;
 
+  /** @internal transactions are opened by `transaction()`, not constructed */
   constructor(init: {
     client: Client;
     name: string;

@@ -3,7 +3,7 @@
  * (isolation level, READ ONLY, DEFERRABLE go in BEGIN, not in a SET before it, which has no effect:
  * https://www.postgresql.org/docs/current/sql-begin.html).
  */
-import { PgsightError } from '../errors.js';
+import { Problems } from '../config/problems.js';
 
 export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
 
@@ -78,16 +78,6 @@ const KNOWN = new Set([
 ]);
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
-function invalid(problems: string[]): never {
-  throw new PgsightError(
-    'PGSIGHT_ERR_ARGUMENT_INVALID',
-    `invalid transaction options: ${problems.join('; ')}`,
-    {
-      details: problems,
-    },
-  );
-}
-
 const isWhole = (n: unknown, min: number, max: number) =>
   Number.isInteger(n) && (n as number) >= min && (n as number) <= max;
 
@@ -100,32 +90,33 @@ export function resolveOptions(options: TransactionOptions | undefined): Resolve
     return defaultResolved;
   }
   const o = options;
-  const problems: string[] = [];
-  if (typeof o !== 'object' || o === null) invalid([`options must be an object, got ${typeof o}`]);
-  for (const k of Object.keys(o)) if (!KNOWN.has(k)) problems.push(`unknown option "${k}"`);
+  const problems = new Problems();
+  if (typeof o !== 'object' || o === null) {
+    problems.add(`options must be an object, got ${typeof o}`);
+    problems.throwIfAny('PGSIGHT_ERR_ARGUMENT_INVALID', 'invalid transaction options');
+  }
+  problems.unknownKeys(o, KNOWN);
   if (o.name !== undefined && (typeof o.name !== 'string' || o.name.length === 0 || o.name.length > 200))
-    problems.push(`name must be a non-empty string of at most 200 characters, got ${JSON.stringify(o.name)}`);
+    problems.add(`name must be a non-empty string of at most 200 characters, got ${JSON.stringify(o.name)}`);
   if (o.isolationLevel !== undefined && !(o.isolationLevel in ISOLATION))
-    problems.push(
+    problems.add(
       `isolationLevel must be one of ${Object.keys(ISOLATION)
         .map((l) => `'${l}'`)
         .join(', ')}, got ${JSON.stringify(o.isolationLevel)}`,
     );
   for (const flag of ['readOnly', 'deferrable'] as const)
-    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') problems.push(`${flag} must be a boolean`);
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') problems.add(`${flag} must be a boolean`);
   if (o.maxAttempts !== undefined && !isWhole(o.maxAttempts, 1, 1000))
-    problems.push(`maxAttempts must be a whole number from 1 to 1000, got ${JSON.stringify(o.maxAttempts)}`);
+    problems.add(`maxAttempts must be a whole number from 1 to 1000, got ${JSON.stringify(o.maxAttempts)}`);
   const baseMs = o.backoff?.baseMs ?? transactionDefaults.backoff.baseMs;
   const maxMs = o.backoff?.maxMs ?? transactionDefaults.backoff.maxMs;
   if (!isWhole(baseMs, 0, 600_000))
-    problems.push(`backoff.baseMs must be a whole number of ms, got ${JSON.stringify(baseMs)}`);
+    problems.add(`backoff.baseMs must be a whole number of ms, got ${JSON.stringify(baseMs)}`);
   if (!isWhole(maxMs, 0, 600_000) || maxMs < baseMs)
-    problems.push(
-      `backoff.maxMs must be a whole number of ms, at least baseMs, got ${JSON.stringify(maxMs)}`,
-    );
+    problems.add(`backoff.maxMs must be a whole number of ms, at least baseMs, got ${JSON.stringify(maxMs)}`);
   const retryOn = o.retryOn ?? transactionDefaults.retryOn;
   if (!Array.isArray(retryOn) || retryOn.some((c) => typeof c !== 'string' || !SQLSTATE.test(c)))
-    problems.push(`retryOn must be an array of 5-character SQLSTATEs, got ${JSON.stringify(o.retryOn)}`);
+    problems.add(`retryOn must be an array of 5-character SQLSTATEs, got ${JSON.stringify(o.retryOn)}`);
   const sets: string[] = [];
   for (const [option, setting] of [
     ['statementTimeoutMs', 'statement_timeout'],
@@ -135,12 +126,12 @@ export function resolveOptions(options: TransactionOptions | undefined): Resolve
     const value = o[option];
     if (value === undefined) continue;
     if (!isWhole(value, 0, 2_147_483_647))
-      problems.push(`${option} must be a whole number of ms, got ${JSON.stringify(value)}`);
+      problems.add(`${option} must be a whole number of ms, got ${JSON.stringify(value)}`);
     else sets.push(`SET LOCAL ${setting} = ${value}`);
   }
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
-    problems.push('signal must be an AbortSignal');
-  if (problems.length > 0) invalid(problems);
+    problems.add('signal must be an AbortSignal');
+  problems.throwIfAny('PGSIGHT_ERR_ARGUMENT_INVALID', 'invalid transaction options');
 
   const modes = [
     o.isolationLevel ? ISOLATION[o.isolationLevel] : undefined,

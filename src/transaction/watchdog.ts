@@ -9,7 +9,7 @@
  * https://www.postgresql.org/docs/current/runtime-config-client.html).
  */
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type TxOrigin } from '../config/env.js';
+import { processConfig, type TxOrigin } from '../config/env.js';
 import { dbEvent } from '../ecs/fields.js';
 import { currentLogScope, inLogScope } from '../ecs/log-context.js';
 import { pgsightLogger } from '../ecs/pgsight-logger.js';
@@ -129,7 +129,7 @@ let settings: WatchdogSettings | undefined;
 /** PGSIGHT_TX_WARN_MS / PGSIGHT_TX_IDLE_MS / PGSIGHT_TX_ORIGIN, read once. */
 function watchdogSettings(): WatchdogSettings {
   if (!settings) {
-    const config = loadConfig({ onProblem: () => {} });
+    const config = processConfig();
     settings = { warnMs: config.txWarnMs, idleMs: config.txIdleMs, origin: config.txOrigin };
   }
   return settings;
@@ -150,7 +150,7 @@ export function watchdogEnabled(): boolean {
 export function setWatchdogThresholds(
   value: { warnMs: number; idleMs: number; origin?: TxOrigin } | undefined,
 ): void {
-  settings = value && { ...value, origin: value.origin ?? loadConfig({ onProblem: () => {} }).txOrigin };
+  settings = value && { ...value, origin: value.origin ?? processConfig().txOrigin };
   // The sweep period follows the thresholds; the next transaction restarts the sweeper with the new one.
   clearInterval(sweeper);
   sweeper = undefined;
