@@ -7,8 +7,8 @@
  *   outgoing request ─▶ traceparent injected from the active context
  *
  * Why hand-written: in that mode instrumentation-http still computes its span and metric attributes before
- * the span starts and binds every listener method of each request and response emitter; measured on the
- * ledger (bench/ledger.mjs) that was the whole gap to the 1.10 overhead target (1.12 with it, 1.02 without).
+ * the span starts and binds every listener method of each request and response emitter: on the ledger
+ * benchmark that was the whole gap to its overhead target (docs/design.md#propagation-only-spans).
  * With an exporter, span processors or metric readers, instrumentation-http is used as usual.
  */
 import type { EventEmitter } from 'node:events';

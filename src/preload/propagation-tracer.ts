@@ -3,8 +3,7 @@
  * code). Spans are still started by every instrumentation, with real trace and span ids and the configured
  * sampler's decision, so logs carry trace ids, outgoing requests carry `traceparent` with the right sampled
  * flag, and downstream services keep their traces. What is skipped is recording: attributes, events, timings
- * and the span objects that hold them, which nobody would read. Measured on the ledger (bench/ledger.mjs):
- * recording spans for nobody cost about 60 µs of CPU per HTTP transfer (11 spans).
+ * and the span objects that hold them, which nobody would read (docs/design.md#propagation-only-spans).
  *
  * A span here is non-recording (`isRecording()` is false, so instrumentations skip their attribute work, as
  * they do for unsampled spans), and makes its ids and sampling decision only when first asked.

@@ -2,9 +2,9 @@
  * The wrapper around pg's `Client.prototype.query`: every query through pg (Client and Pool, promise and
  * callback, text and config object, named statements) is timed, whether or not its trace is sampled.
  *
- * Why hand-written rather than instrumentation-pg's own query patch: measured on this project's machines
- * (bench/pg.mjs), that patch costs about 18 µs of CPU per query even when no trace is sampled, against a
- * budget of 10% (about 4 µs), and it records no SQLSTATE for promise-style failures. This wrapper allocates
+ * Why hand-written rather than instrumentation-pg's own query patch (docs/design.md#its-own-query-patch):
+ * that patch builds a span and its attributes for every query even when no trace is sampled, several times
+ * the preload's whole budget in bench/pg.mjs, and records no SQLSTATE for promise-style failures. This wrapper allocates
  * nothing on the fast path beyond the completion closure, starts a span only when a tracer provider is
  * installed, and leaves connect spans and pool metrics to instrumentation-pg.
  *

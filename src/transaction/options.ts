@@ -63,7 +63,8 @@ const ISOLATION: Record<IsolationLevel, string> = {
   'repeatable read': 'ISOLATION LEVEL REPEATABLE READ',
   serializable: 'ISOLATION LEVEL SERIALIZABLE',
 };
-const KNOWN = new Set([
+/** Every option `transaction()` takes (the README check reads it too). */
+export const transactionOptionNames: readonly string[] = [
   'name',
   'isolationLevel',
   'readOnly',
@@ -75,7 +76,8 @@ const KNOWN = new Set([
   'lockTimeoutMs',
   'idleInTransactionTimeoutMs',
   'signal',
-]);
+];
+const KNOWN: ReadonlySet<string> = new Set(transactionOptionNames);
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
 const isWhole = (n: unknown, min: number, max: number) =>

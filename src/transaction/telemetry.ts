@@ -79,8 +79,8 @@ const NOOP_COUNTER = createNoopMeter().createCounter('pgsight.noop');
 /**
  * What a transaction's telemetry needs to know, decided once per tracer provider, meter provider, logger and
  * log level, and looked up once per transaction (when it starts): pgsight's tracer, or undefined while no
- * tracer provider is registered (the transaction then skips its span altogether: the API's no-op would cost
- * ~1 µs for nothing), and whether a commit records anything at all (a metric or a debug record).
+ * tracer provider is registered (the transaction then skips its span altogether rather than pay for the
+ * API's no-op), and whether a commit records anything at all (a metric or a debug record).
  */
 interface TelemetryState {
   delegate: TracerProvider;

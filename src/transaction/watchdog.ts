@@ -32,7 +32,7 @@ function captureStack(above: (...args: never[]) => unknown): Origin {
 
 /**
  * Call sites seen per transaction function, keyed by its source text (and the transaction's name).
- * Capturing a stack costs 3-65 µs (V8 rebuilds the optimized caller's frames to find the call's position),
+ * Capturing a stack is costly (V8 rebuilds the optimized caller's frames to find the call's position):
  * several percent of a short transaction (bench/transaction.mjs), so in `cached` mode a function's origin is
  * captured on its first two uses and then re-checked every RECHECK_EVERY-th use. One function text opened
  * from two places (or a helper called from many) differs on a check, and is captured on every use from
