@@ -76,6 +76,22 @@ describe('settings', () => {
     expect(byAction(run.records, 'db.query.error')).toHaveLength(2);
   });
 
+  it('masks the values PostgreSQL quotes in its errors, unless PGSIGHT_LOG_PARAMS is on', async () => {
+    const run = await runNode(fixture('pg-error-values.mjs'));
+    expect(run.stdout).toContain('done');
+    const failed = byAction(run.records, 'db.query.error');
+    expect(failed.map((r) => field(r, 'error.message'))).toEqual([
+      'invalid input syntax for type integer: "?"',
+      'duplicate key value violates unique constraint "people_pkey"',
+    ]);
+    expect(run.stdout).not.toContain('jane-secret-value-1');
+    expect(run.stdout).not.toContain('jane@secret.example');
+    const shown = await runNode(fixture('pg-error-values.mjs'), { env: { PGSIGHT_LOG_PARAMS: 'true' } });
+    expect(
+      field(byAction(shown.records, 'db.query.error')[0] as Record<string, unknown>, 'error.message'),
+    ).toBe('invalid input syntax for type integer: "jane-secret-value-1"');
+  });
+
   it('flags slow queries with tracing sampled off', async () => {
     const run = await runNode(fixture('use-pg.mjs'), { env: { ...SLOW, OTEL_TRACES_SAMPLER: 'always_off' } });
     const slow = byAction(run.records, 'db.query.slow');

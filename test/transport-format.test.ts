@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { pinoHttp } from 'pino-http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRedactor, luhnValid } from '../transports/redact.js';
+import { createRedactor, luhnValid } from '../transports/redact/index.js';
 import { FakeElasticsearch } from './support/es-server.js';
 import { LineServer } from './support/line-server.js';
 import { field, fixture, runNode } from './support/run-node.js';
-import { innocentRecord, SECRET_VALUES } from './support/secrets.js';
+import { CORPUS_SECRETS, innocentRecord, SECRET_VALUES } from './support/secrets.js';
 
 const stoppers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -81,7 +81,7 @@ describe('redaction', () => {
     };
     for (const [name, text] of Object.entries(outputs)) {
       expect(text.length, name).toBeGreaterThan(500);
-      for (const [kind, secret] of Object.entries(SECRET_VALUES)) {
+      for (const [kind, secret] of Object.entries({ ...SECRET_VALUES, ...CORPUS_SECRETS })) {
         // JSON escapes '/' and '"' the same in every output; search the raw secret and its JSON form.
         expect(
           text.includes(secret) || text.includes(JSON.stringify(secret).slice(1, -1)),
@@ -357,12 +357,12 @@ describe('options', () => {
           // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong
           { type: 'kafka' } as any,
         ],
-        redact: { patterns: ['(unclosed'] },
+        redact: { patterns: ['(unclosed', '(a+)+$'] },
       }),
     ).rejects.toMatchObject({
       code: 'PGSIGHT_ERR_TRANSPORT_OPTIONS',
       message: expect.stringMatching(
-        /outputs\[0\]\.node .*outputs\[0\]\.dataStream .*outputs\[1\]\.host .*outputs\[1\]\.port .*outputs\[2\]\.type .*redact\.patterns/,
+        /outputs\[0\]\.node .*outputs\[0\]\.dataStream .*outputs\[1\]\.host .*outputs\[1\]\.port .*outputs\[2\]\.type .*redact\.patterns: "\(unclosed" .*redact\.patterns: "\(a\+\)\+\$" repeats a group/,
       ),
     });
   });

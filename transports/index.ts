@@ -22,7 +22,7 @@ import type { LogstashOutputOptions } from './outputs/logstash.js';
 import { emptyStats, type Output, type OutputStats } from './outputs/output.js';
 import type { PrettyOutputOptions } from './outputs/pretty.js';
 import { createStreamOutput, type StreamOutputOptions } from './outputs/stream.js';
-import { createRedactor, type RedactOptions } from './redact.js';
+import { catastrophicShape, createRedactor, type RedactOptions } from './redact/index.js';
 
 export type OutputOptions =
   | StreamOutputOptions
@@ -110,7 +110,12 @@ function validate(options: TransportOptions): void {
       problems.add(
         `redact.patterns: ${JSON.stringify(source)} is not a regular expression (${(error as Error).message})`,
       );
+      continue;
     }
+    if (catastrophicShape(source))
+      problems.add(
+        `redact.patterns: ${JSON.stringify(source)} repeats a group that itself repeats, which takes exponential time on a string it does not match; rewrite it without the nested repetition (e.g. (ab)+ or a+b+)`,
+      );
   }
   problems.throwIfAny('PGSIGHT_ERR_TRANSPORT_OPTIONS', 'pgsight/transport: invalid options');
 }

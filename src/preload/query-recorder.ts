@@ -16,6 +16,7 @@ import type { Config } from '../config/env.js';
 import type { PgsightLogger } from '../ecs/ecs-logger.js';
 import { dbEvent } from '../ecs/fields.js';
 import { inLogScope, type LogScope } from '../ecs/log-context.js';
+import { maskErrorValues } from '../pg/error-values.js';
 import type { NormalizedQuery } from '../pg/normalize.js';
 import { sqlStateOf } from '../pg/sqlstate.js';
 
@@ -152,11 +153,14 @@ export function createQueryRecorder(
     const ms = durationMs.toFixed(1);
     if (error) {
       const err = error as Error;
+      // With parameters off, the values PostgreSQL quotes in its message are masked (they are the app's data).
+      const message = logParams ? err.message : maskErrorValues(String(err.message));
+      const stack = err.stack && !logParams ? err.stack.replace(String(err.message), message) : err.stack;
       record.error = {
         type: errorType(err),
-        message: err.message,
+        message,
         ...(sqlState ? { code: sqlState } : {}),
-        ...(err.stack ? { stack_trace: err.stack } : {}),
+        ...(stack ? { stack_trace: stack } : {}),
       };
       logger.error(record, `query failed${sqlState ? ` (${sqlState})` : ''} after ${ms} ms: ${query.text}`);
     } else {

@@ -1,5 +1,7 @@
 // A corpus of secrets in the shapes they take in real logs, and of innocent values that must survive.
-// Every secret string is distinctive, so a test can search every output for it.
+// Every secret string is distinctive, so a test can search every output for it. The redaction corpus
+// (redaction-corpus.ts) rides along in `corpus`, so that every output is checked for its shapes too.
+import { SECRET_CASES } from './redaction-corpus.ts';
 
 export const SECRET_VALUES = {
   jwt: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkphbmUifQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c',
@@ -65,6 +67,7 @@ export function secretRecord(): Record<string, unknown> {
     conn: `host=db user=app password=${s.pgPassword} dbname=ledger`,
     tenant: `tenant key ${s.userPattern} in use`,
     msg: `login by jane with Basic ${s.basic}; card ${s.visa} and ${s.mastercard} and ${s.amex}; jwt ${s.jwt}; aws ${s.awsKeyId} secret_access_key=${s.awsSecret}; ${s.github} ${s.githubFine} ${s.slack} ${s.stripe} ${s.google}`,
+    corpus: SECRET_CASES.map((c) => c.logged),
     err: {
       type: 'Error',
       message: `connect failed for postgres://app:${s.pgPassword}@db:5432/x`,
@@ -91,3 +94,8 @@ export function innocentRecord(): Record<string, unknown> {
     passwordless: true,
   };
 }
+
+/** The corpus's secrets long enough to be searched for in a whole output (short ones, such as a 3-digit CVV, are checked by test/redaction.test.ts). */
+export const CORPUS_SECRETS: Record<string, string> = Object.fromEntries(
+  SECRET_CASES.filter((c) => c.secret.length >= 8).map((c) => [c.shape, c.secret]),
+);

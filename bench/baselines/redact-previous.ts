@@ -1,3 +1,5 @@
+// The redaction engine pgsight shipped before its rule table (transports/redact/): the baseline
+// `npm run bench:redact` measures the current engine against, in the same run. Not used by the package.
 /**
  * Secret redaction, run once per record in the transport's worker, before any output sees it.
  *

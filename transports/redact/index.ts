@@ -1,0 +1,288 @@
+/**
+ * Secret redaction, run once per record in the transport's worker, before any output sees it.
+ *
+ *   record ─▶ walk: a secret key (keys.ts) replaces its whole value; every other string ─▶ text()
+ *   text() ─▶ one pass of the keyword prefilter ─▶ only the rules (rules.ts) whose keywords appeared ─▶ user patterns
+ *
+ * - By key name, at any depth (arrays included): `password`, `passwordConfirm`, `DB_PASS`, `api-key`,
+ *   `secrets: {...}` and `tokens: [...]` are replaced whole; `password_policy`, `max_tokens`, `author` stay.
+ * - By value, inside every string (message, stack traces, SQL, embedded JSON and query strings): only the
+ *   secret part is replaced, the rest stays readable. Card numbers must pass the Luhn check.
+ * - Bounded: deeper than `maxDepth`, wider than `maxKeys`, or longer than `maxStringLength` is cut, never
+ *   passed on unscanned.
+ */
+import { isInnocentValue, isSecretKeyName, keyWords } from './keys.js';
+import { isCardNumber } from './luhn.js';
+import { DIGIT_RULE_ID, type Groups, RULES, type Rule, type RuleContext } from './rules.js';
+
+export { luhnValid } from './luhn.js';
+export { RULES } from './rules.js';
+
+export interface RedactOptions {
+  /** Key names added to the built-in list (matched case- and separator-insensitively, as a whole or as a word). */
+  keys?: readonly string[];
+  /** Regular expression sources added to the built-in rules; each whole match is replaced. */
+  patterns?: readonly string[];
+  /** What replaces a secret. @default '[REDACTED]' */
+  censor?: string;
+  /** Nesting depth scanned; deeper values are replaced by a marker. @default 32 */
+  maxDepth?: number;
+  /** Keys per object and items per array scanned; the rest are dropped (and counted). @default 1000 */
+  maxKeys?: number;
+  /** Characters per string scanned; a longer string is cut to this. @default 262144 */
+  maxStringLength?: number;
+}
+
+export interface Redactor {
+  /** Redact a parsed record in place (and return it). */
+  (record: Record<string, unknown>): Record<string, unknown>;
+  /** Redact one string. */
+  text(value: string): string;
+  /** Values cut or dropped by the bounds so far. */
+  readonly truncated: number;
+}
+
+/**
+ * Trace context ids are random hex: an all-digit one could pass for a card number. They are not scanned when
+ * they have an id's exact shape (lower-case hex of the right length), and scanned like any string otherwise.
+ */
+const ID_SHAPES: Record<string, RegExp> = {
+  'trace.id': /^[0-9a-f]{32}$/,
+  'span.id': /^[0-9a-f]{16}$/,
+  'transaction.id': /^[0-9a-f]{16}$/,
+  'parent.id': /^[0-9a-f]{16}$/,
+};
+const TOP_LEVEL_IDS: Record<string, RegExp> = {
+  trace_id: /^[0-9a-f]{32}$/,
+  traceId: /^[0-9a-f]{32}$/,
+  span_id: /^[0-9a-f]{16}$/,
+  spanId: /^[0-9a-f]{16}$/,
+};
+
+/**
+ * The prefilter: which rules can match a string at all, found in one pass over its characters. Keywords are
+ * indexed by their first two characters (lower-cased ASCII): at each position a table look-up says whether
+ * any keyword starts there, and only then is it compared. The same pass counts digits: the card rule needs no
+ * keyword, only 13 digits in one run of digits, spaces and dashes. A common string runs no rule. (One alternation regex over every keyword, or an
+ * `includes` per keyword, costs several times more on the short strings most records hold.)
+ */
+class Prefilter {
+  private readonly singles = new Int16Array(128);
+  private readonly pairs = new Int16Array(128 * 128);
+  private readonly buckets: { keyword: string; rules: number[] }[][] = [];
+  private readonly digitRule: number;
+
+  constructor(rules: readonly Rule[]) {
+    const owners = new Map<string, number[]>();
+    rules.forEach((rule, i) => {
+      for (const keyword of rule.keywords) owners.set(keyword, [...(owners.get(keyword) ?? []), i]);
+    });
+    for (const [keyword, ruleIds] of owners) {
+      const a = keyword.charCodeAt(0);
+      const table = keyword.length === 1 ? this.singles : this.pairs;
+      const slot = keyword.length === 1 ? a : (a << 7) | keyword.charCodeAt(1);
+      if (table[slot] === 0) {
+        this.buckets.push([]);
+        table[slot] = this.buckets.length;
+      }
+      (this.buckets[(table[slot] as number) - 1] as { keyword: string; rules: number[] }[]).push({
+        keyword,
+        rules: ruleIds,
+      });
+    }
+    this.digitRule = rules.findIndex((r) => r.id === DIGIT_RULE_ID);
+  }
+
+  /** Marks in `selected` the rules that can match `s`; false when none can. */
+  select(s: string, selected: Uint8Array): boolean {
+    let any = false;
+    // Digits in the current run of digits, spaces and dashes (how card numbers are written), and the most seen.
+    let digits = 0;
+    let mostDigits = 0;
+    let c = lowerAscii(s.charCodeAt(0));
+    for (let i = 0; i < s.length; i++) {
+      const d = i + 1 < s.length ? lowerAscii(s.charCodeAt(i + 1)) : 0;
+      if (c < 128) {
+        if (c >= 48 && c <= 57) {
+          if (++digits > mostDigits) mostDigits = digits;
+        } else if (c !== 32 && c !== 45) digits = 0;
+        const single = this.singles[c] as number;
+        if (single !== 0) any = this.mark(single, s, i, selected) || any;
+        if (d < 128) {
+          const pair = this.pairs[(c << 7) | d] as number;
+          if (pair !== 0) any = this.mark(pair, s, i, selected) || any;
+        }
+      }
+      c = d;
+    }
+    if (mostDigits >= 13) {
+      selected[this.digitRule] = 1;
+      any = true;
+    }
+    return any;
+  }
+
+  private mark(bucket: number, s: string, at: number, selected: Uint8Array): boolean {
+    let any = false;
+    for (const { keyword, rules } of this.buckets[bucket - 1] as { keyword: string; rules: number[] }[]) {
+      if (!startsWithFolded(s, keyword, at)) continue;
+      for (const i of rules) selected[i] = 1;
+      any = true;
+    }
+    return any;
+  }
+}
+
+const lowerAscii = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
+
+/** `s` has `keyword` (lower case) at `at`, in any case. */
+function startsWithFolded(s: string, keyword: string, at: number): boolean {
+  if (at + keyword.length > s.length) return false;
+  for (let j = 2; j < keyword.length; j++)
+    if (lowerAscii(s.charCodeAt(at + j)) !== keyword.charCodeAt(j)) return false;
+  return true;
+}
+
+/**
+ * A user pattern with the catastrophic shape (a quantified group whose body can itself repeat without
+ * bound: `(a+)+`, `(\w*\s?)*`, `(.*)+`) takes exponential or quadratic time on a failing input. Such a pattern
+ * is refused at start-up, with its text, rather than allowed to stall the worker on one record.
+ */
+export function catastrophicShape(source: string): boolean {
+  const stack: boolean[] = [];
+  let inClass = false;
+  let repeatsInside = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '(') {
+      stack.push(repeatsInside);
+      repeatsInside = false;
+    } else if (c === ')') {
+      const inner = repeatsInside;
+      repeatsInside = stack.pop() ?? false;
+      const next = source.slice(i + 1, i + 12);
+      const unbounded = /^(?:[*+]|\{\d+,\})/.test(next);
+      if (inner && unbounded) return true;
+      if (inner || unbounded) repeatsInside = true;
+    } else if (c === '*' || c === '+') repeatsInside = true;
+    else if (c === '{' && /^\{\d+,\}/.test(source.slice(i, i + 12))) repeatsInside = true;
+  }
+  return false;
+}
+
+export function createRedactor(options: RedactOptions = {}): Redactor {
+  const censor = options.censor ?? '[REDACTED]';
+  const maxDepth = options.maxDepth ?? 32;
+  const maxKeys = options.maxKeys ?? 1000;
+  const maxStringLength = options.maxStringLength ?? 262_144;
+  const extraKeys: ReadonlySet<string> = new Set((options.keys ?? []).map((k) => keyWords(k).join('')));
+  const keyCache = new Map<string, boolean>();
+  const isSecretKey = (key: string): boolean => {
+    let secret = keyCache.get(key);
+    if (secret === undefined) {
+      secret = isSecretKeyName(key, extraKeys);
+      if (keyCache.size < 10_000) keyCache.set(key, secret);
+    }
+    return secret;
+  };
+  const ctx: RuleContext = { censor, isSecretKey };
+  const prefilter = new Prefilter(RULES);
+  const replacers = RULES.map((rule) => (match: string, ...rest: unknown[]): string => {
+    const hasGroups = typeof rest[rest.length - 1] === 'object';
+    const groups = (hasGroups ? rest[rest.length - 1] : {}) as Groups;
+    const input = rest[rest.length - (hasGroups ? 2 : 1)] as string;
+    const offset = rest[rest.length - (hasGroups ? 3 : 2)] as number;
+    return rule.replace(ctx, match, groups, input, offset);
+  });
+  const userPatterns = (options.patterns ?? []).map((source) => new RegExp(source, 'gi'));
+  const selected = new Uint8Array(RULES.length);
+
+  let truncated = 0;
+  const text = (value: string): string => {
+    let s = value;
+    if (s.length > maxStringLength) {
+      s = `${s.slice(0, maxStringLength)}…[truncated]`;
+      truncated++;
+    }
+    // Nothing secret that the rules know fits in fewer than 8 characters.
+    if (s.length >= 8) {
+      const any = prefilter.select(s, selected);
+      if (any)
+        for (let i = 0; i < RULES.length; i++) {
+          if (selected[i] === 0) continue;
+          selected[i] = 0;
+          const rule = RULES[i] as Rule;
+          rule.pattern.lastIndex = 0;
+          s = rule.apply
+            ? rule.apply(ctx, s, rule.pattern)
+            : s.replace(rule.pattern, replacers[i] as (m: string, ...r: unknown[]) => string);
+        }
+    }
+    for (const pattern of userPatterns) s = s.replace(pattern, censor);
+    return s;
+  };
+
+  const secretValue = (key: string, v: unknown) =>
+    v !== null &&
+    v !== undefined &&
+    v !== '' &&
+    typeof v !== 'boolean' &&
+    isSecretKey(key) &&
+    !isInnocentValue(key, v);
+
+  const walk = (value: unknown, depth: number, parentKey = ''): unknown => {
+    if (typeof value === 'string') return text(value);
+    if (typeof value === 'number') return cardLike(value) ? censor : value;
+    if (value === null || typeof value !== 'object') return value;
+    if (depth >= maxDepth) {
+      truncated++;
+      return '[truncated: too deep]';
+    }
+    if (Array.isArray(value)) {
+      if (value.length > maxKeys) {
+        truncated++;
+        value.length = maxKeys;
+      }
+      for (let i = 0; i < value.length; i++) value[i] = walk(value[i], depth + 1);
+      return value;
+    }
+    const object = value as Record<string, unknown>;
+    let count = 0;
+    for (const key in object) {
+      if (++count > maxKeys) {
+        delete object[key];
+        truncated++;
+        continue;
+      }
+      const v = object[key];
+      if (secretValue(key, v)) object[key] = censor;
+      else if (typeof v === 'string' && isTraceId(depth, parentKey, key, v)) continue;
+      else if (v !== null && (typeof v === 'string' || typeof v === 'object' || typeof v === 'number'))
+        object[key] = walk(v, depth + 1, key);
+    }
+    return object;
+  };
+
+  const redactor = ((record: Record<string, unknown>) =>
+    walk(record, 0) as Record<string, unknown>) as Redactor;
+  redactor.text = text;
+  Object.defineProperty(redactor, 'truncated', { get: () => truncated });
+  return redactor;
+}
+
+function isTraceId(depth: number, parentKey: string, key: string, value: string): boolean {
+  const shape = key === 'id' ? ID_SHAPES[`${parentKey}.id`] : depth === 0 ? TOP_LEVEL_IDS[key] : undefined;
+  return shape !== undefined && shape.test(value);
+}
+
+/** A number that is a card number (13-19 digits, Luhn-valid), as JSON carries one. */
+const cardLike = (v: number) => v >= 1e12 && Number.isSafeInteger(v) && isCardNumber(String(v));
