@@ -31,6 +31,31 @@ export interface EcsOptions {
   service: ServiceFields;
   /** `event.dataset`; for a data stream it must equal the stream's dataset. */
   dataset: string;
+  /** Records the mapping had to repair (a timestamp no date could be made of). */
+  counters?: { repaired: number };
+}
+
+/** A log record's time, once its unit is read: 1970 to 2100 (a number outside is no time of a log line). */
+const LATEST_MS = Date.UTC(2100, 0, 1);
+
+/**
+ * `@timestamp` from a record's time: pino's epoch milliseconds, also its `unixTime` (seconds) and epoch
+ * micro- or nanoseconds by their magnitude, or an ISO string; undefined when no valid date can be made.
+ */
+function timestampOf(time: unknown): string | undefined {
+  if (typeof time === 'string') {
+    const ms = Date.parse(time);
+    // Elasticsearch's default date format holds years 0000-9999.
+    return Number.isFinite(ms) && ms >= -62167219200000 && ms <= 253402300799999 ? time : undefined;
+  }
+  if (typeof time !== 'number' || !Number.isFinite(time)) return undefined;
+  let ms = time;
+  if (Math.abs(ms) < 1e11)
+    ms *= 1000; // seconds (1e11 ms is 1973; 1e11 s is the year 5138)
+  else if (Math.abs(ms) >= 1e17)
+    ms /= 1e6; // nanoseconds
+  else if (Math.abs(ms) >= 1e14) ms /= 1e3; // microseconds
+  return ms >= 0 && ms < LATEST_MS ? isoOf(Math.round(ms)) : undefined;
 }
 
 /** ECS field sets whose top-level key is an object. A non-object user value there moves to `pino.<key>`. */
@@ -104,6 +129,18 @@ const HEADER_ALLOW = new Set([
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/**
+ * `__proto__`, `constructor` and `prototype` are data here, never a way to an object's prototype: a logged
+ * webhook body (`JSON.parse` keeps `"__proto__"` as an own key) must not reach `Object.prototype` of the
+ * worker. Reads take own properties only; writes define own properties.
+ */
+const own = (o: Json, key: string): unknown => (Object.hasOwn(o, key) ? o[key] : undefined);
+function put(o: Json, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  else o[key] = value;
+}
+
 function allowHeaders(headers: unknown): Json | undefined {
   if (!isObject(headers)) return undefined;
   const kept: Json = {};
@@ -121,10 +158,10 @@ function allowHeaders(headers: unknown): Json | undefined {
 /** Deep-merge `extra` into `target`; a leaf of `extra` that would overwrite a different value goes to `moved`. */
 function mergeInto(target: Json, extra: Json, path: string, moved: Json): void {
   for (const [key, value] of Object.entries(extra)) {
-    const existing = target[key];
-    if (existing === undefined) target[key] = value;
+    const existing = own(target, key);
+    if (existing === undefined) put(target, key, value);
     else if (isObject(existing) && isObject(value)) mergeInto(existing, value, `${path}.${key}`, moved);
-    else if (existing !== value) moved[`${path}.${key}`] = value;
+    else if (existing !== value) put(moved, `${path}.${key}`, value);
   }
 }
 
@@ -248,12 +285,25 @@ const isoOf = (time: number): string => {
 export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json {
   const doc: Json = {};
   const moved: Json = {};
-  const time = record['@timestamp'] ?? record.time;
-  doc['@timestamp'] =
-    typeof time === 'number' ? isoOf(time) : typeof time === 'string' ? time : new Date().toISOString();
-  const level = record['log.level'] ?? record.level;
-  doc['log.level'] =
-    typeof level === 'number' ? (pino.levels.labels[level] ?? String(level)) : String(level ?? 'info');
+  const timestamp = timestampOf(record['@timestamp'] ?? record.time);
+  doc['@timestamp'] = timestamp ?? new Date().toISOString();
+  if (timestamp === undefined) {
+    // Not a date Elasticsearch could parse (a data stream rejects the document): now, and the original kept.
+    put(
+      moved,
+      record['@timestamp'] !== undefined ? '@timestamp' : 'time',
+      record['@timestamp'] ?? record.time,
+    );
+    if (options.counters) options.counters.repaired++;
+  }
+  // pino's own level always wins; a `log.level` the app logged as a field is kept under the namespace.
+  const level =
+    typeof record.level === 'number' || typeof record.level === 'string' ? record.level : undefined;
+  const userLevel = record['log.level'];
+  if (level !== undefined)
+    doc['log.level'] = typeof level === 'number' ? (pino.levels.labels[level] ?? String(level)) : level;
+  else doc['log.level'] = typeof userLevel === 'string' ? userLevel : 'info';
+  if (userLevel !== undefined && userLevel !== doc['log.level']) put(moved, 'log.level', userLevel);
   const message = record[pino.messageKey] ?? record.message;
   if (message !== undefined) doc.message = typeof message === 'string' ? message : JSON.stringify(message);
   doc['ecs.version'] = ECS_VERSION;
@@ -293,20 +343,36 @@ export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json
     if (key.includes('.')) {
       // Dotted keys (`http.request.id` from a log context) become nested objects, so a consumer reading the
       // ECS path finds them; one that would clash with a value already there is kept dotted.
-      if (!setPath(doc, key, value) && !(key in doc)) doc[key] = value;
+      if (!setPath(doc, key, value) && !Object.hasOwn(doc, key)) put(doc, key, value);
       continue;
     }
-    const existing = doc[key];
-    if (ECS_OBJECTS.has(key)) {
-      if (!isObject(value)) moved[key] = value;
-      else if (existing === undefined) doc[key] = value;
+    const existing = own(doc, key);
+    if (key === 'data_stream')
+      put(moved, key, value); // the transport's: constant_keyword in the template
+    else if (ECS_OBJECTS.has(key)) {
+      if (!isObject(value)) put(moved, key, value);
+      else if (existing === undefined) put(doc, key, value);
       else if (isObject(existing)) mergeInto(existing, value, key, moved);
-      else moved[key] = value;
-    } else if (existing === undefined) doc[key] = value;
-    else moved[key] = value;
+      else put(moved, key, value);
+    } else if (existing === undefined) put(doc, key, value);
+    else put(moved, key, value);
   }
+  if (isObject(doc.labels)) doc.labels = sanitizedLabels(doc.labels);
   if (Object.keys(moved).length > 0) doc.pino = { ...(isObject(doc.pino) ? doc.pino : {}), ...moved };
   return doc;
+}
+
+/**
+ * Label keys may not hold `.`, `*` or `\\` (the ECS logging spec: a dotted label key would be expanded into an
+ * object by Elasticsearch and conflict with the keyword mapping of `labels.*`); they become `_`.
+ */
+function sanitizedLabels(labels: Json): Json {
+  let clean = true;
+  for (const key in labels) if (/[.*\\]/.test(key)) clean = false;
+  if (clean) return labels;
+  const out: Json = {};
+  for (const [key, value] of Object.entries(labels)) put(out, key.replace(/[.*\\]/g, '_'), value);
+  return out;
 }
 
 /** Set `a.b.c` as nested objects; false when a non-object value is in the way. */
@@ -315,14 +381,18 @@ function setPath(doc: Json, dotted: string, value: unknown): boolean {
   let target = doc;
   for (let i = 0; i < parts.length - 1; i++) {
     const part = parts[i] as string;
-    const next = target[part];
-    if (next === undefined) target = target[part] = {} as Json;
-    else if (isObject(next)) target = next;
+    const next = own(target, part);
+    if (next === undefined) {
+      const created: Json = {};
+      put(target, part, created);
+      target = created;
+    } else if (isObject(next)) target = next;
     else return false;
   }
   const leaf = parts[parts.length - 1] as string;
-  if (target[leaf] !== undefined && target[leaf] !== value) return false;
-  target[leaf] = value;
+  const existing = own(target, leaf);
+  if (existing !== undefined && existing !== value) return false;
+  put(target, leaf, value);
   return true;
 }
 

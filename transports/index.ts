@@ -12,46 +12,28 @@
  */
 import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
-import { workerData } from 'node:worker_threads';
+import { isMainThread, workerData } from 'node:worker_threads';
 import build from 'pino-abstract-transport';
 import { processConfig } from '../src/config/env.js';
-import { Problems } from '../src/config/problems.js';
 import { defaultPinoConfig, type PinoConfig, toEcs, unparsedLine } from './ecs.js';
+import {
+  DATA_STREAM,
+  type OutputOptions,
+  type TransportOptions,
+  validateTransportOptions,
+} from './options.js';
 import type { ElasticsearchOutputOptions } from './outputs/elasticsearch/index.js';
 import type { LogstashOutputOptions } from './outputs/logstash.js';
 import { emptyStats, type Output, type OutputStats } from './outputs/output.js';
 import type { PrettyOutputOptions } from './outputs/pretty.js';
 import { createStreamOutput, type StreamOutputOptions } from './outputs/stream.js';
-import { catastrophicShape, createRedactor, type RedactOptions } from './redact/index.js';
+import { createRedactor } from './redact/index.js';
 
-export type OutputOptions =
-  | StreamOutputOptions
-  | ElasticsearchOutputOptions
-  | LogstashOutputOptions
-  | PrettyOutputOptions;
-
-export interface TransportOptions {
-  /** `service.*` of every document. @default from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES / package.json / NODE_ENV */
-  service?: { name?: string; version?: string; environment?: string };
-  /** Added to the built-in redaction lists. */
-  redact?: RedactOptions;
-  /** @default [{ type: 'stdout' }] */
-  outputs?: OutputOptions[];
-  /** Interval of the status line on stderr (ms); 0 turns it off. The final summary is always written. @default 60000 */
-  statusIntervalMs?: number;
-  /** Time the close (at logger end / process exit) may take before what is left is spooled (ms). @default 8000 */
-  closeTimeoutMs?: number;
-  /**
-   * Wait for the configuration pino sends to its transports (custom levels, messageKey, errorKey). Set it to
-   * false for a transport created with pino.transport() but not handed to a pino() logger at once (pino only
-   * sends the configuration from the logger's constructor). @default true
-   */
-  expectPinoConfig?: boolean;
-  /** The final summary on stderr: always, only when something was retried, spooled, dead-lettered or dropped, or never. @default 'always' */
-  summary?: 'always' | 'on-trouble' | 'never';
-}
+export type { OutputOptions, TransportOptions } from './options.js';
 
 const UNPARSED = Symbol('pgsight.unparsed');
+/** Marks the stand-in transport of refused options: it reads and counts, and ships nothing. */
+const REFUSED = Symbol('pgsight.refused');
 
 /** Straight to fd 2: a worker's process.stderr goes through the main thread, which may already be exiting. */
 function writeStderr(line: string): void {
@@ -61,8 +43,6 @@ function writeStderr(line: string): void {
     // stderr closed: nothing else to tell
   }
 }
-const DATA_STREAM = /^logs-([^-]+)-([^-]+)$/;
-
 /**
  * The default data stream is `logs-pgsight.<service>-default`: the prefix is what pgsight's index template
  * (`dashboards/elasticsearch/`) matches, above the built-in `logs-*-*` template, without claiming every
@@ -77,61 +57,26 @@ const datasetOf = (name: string) =>
     .replace(/[^a-z0-9_.]/g, '_')
     .slice(0, 100) || 'app';
 
-function validate(options: TransportOptions): void {
-  const problems = new Problems();
-  const outputs = options.outputs ?? [{ type: 'stdout' }];
-  if (!Array.isArray(outputs) || outputs.length === 0) problems.add('outputs must be a non-empty array');
-  else
-    outputs.forEach((o, i) => {
-      const at = `outputs[${i}]`;
-      if (!o || typeof o !== 'object') problems.add(`${at} must be an object`);
-      else if (o.type === 'file' && (typeof o.path !== 'string' || o.path === ''))
-        problems.add(`${at}.path must be a file path`);
-      else if (o.type === 'elasticsearch') {
-        if (typeof o.node !== 'string' || !/^https?:\/\//.test(o.node))
-          problems.add(`${at}.node must be an http(s) URL, got ${JSON.stringify(o.node)}`);
-        if (o.dataStream !== undefined && !DATA_STREAM.test(o.dataStream))
-          problems.add(
-            `${at}.dataStream must be logs-<dataset>-<namespace> with no '-' inside either, got ${JSON.stringify(o.dataStream)}`,
-          );
-      } else if (o.type === 'logstash') {
-        if (typeof o.host !== 'string' || o.host === '') problems.add(`${at}.host must be a host name`);
-        if (!Number.isInteger(o.port) || o.port <= 0 || o.port > 65535)
-          problems.add(`${at}.port must be a TCP port, got ${JSON.stringify(o.port)}`);
-      } else if (o.type !== 'stdout' && o.type !== 'stderr' && o.type !== 'file' && o.type !== 'pretty')
-        problems.add(
-          `${at}.type must be stdout, stderr, file, pretty, elasticsearch or logstash, got ${JSON.stringify((o as { type: unknown }).type)}`,
-        );
-    });
-  for (const source of options.redact?.patterns ?? []) {
-    try {
-      new RegExp(source);
-    } catch (error) {
-      problems.add(
-        `redact.patterns: ${JSON.stringify(source)} is not a regular expression (${(error as Error).message})`,
-      );
-      continue;
-    }
-    if (catastrophicShape(source))
-      problems.add(
-        `redact.patterns: ${JSON.stringify(source)} repeats a group that itself repeats, which takes exponential time on a string it does not match; rewrite it without the nested repetition (e.g. (ab)+ or a+b+)`,
-      );
-  }
-  problems.throwIfAny('PGSIGHT_ERR_TRANSPORT_OPTIONS', 'pgsight/transport: invalid options');
-}
-
 export interface TransportStats extends OutputStats {
   received: number;
   unparsed: number;
+  /** Records the mapping failed on, shipped as a record that says so. */
+  unmappable: number;
+  /** Records shipped with a repaired field (a timestamp no date could be made of). */
+  repaired: number;
 }
 
 function summary(stats: TransportStats, outputs: Output[]): string {
   const per = outputs.map((o) => `${o.name}: ${JSON.stringify(o.stats)}`).join('; ');
-  return `pgsight/transport: received=${stats.received} shipped=${stats.shipped} retried=${stats.retried} spooled=${stats.spooled} dead_lettered=${stats.deadLettered} dropped=${stats.dropped} unparsed=${stats.unparsed} (${per})\n`;
+  const extra = `${stats.unmappable ? ` unmappable=${stats.unmappable}` : ''}${stats.repaired ? ` repaired=${stats.repaired}` : ''}`;
+  return `pgsight/transport: received=${stats.received} shipped=${stats.shipped} retried=${stats.retried} spooled=${stats.spooled} dead_lettered=${stats.deadLettered} dropped=${stats.dropped} unparsed=${stats.unparsed}${extra} (${per})\n`;
 }
 
-function totals(received: number, unparsed: number, outputs: Output[]): TransportStats {
-  const total: TransportStats = { ...emptyStats(), received, unparsed };
+function totals(
+  counts: Pick<TransportStats, 'received' | 'unparsed' | 'unmappable' | 'repaired'>,
+  outputs: Output[],
+): TransportStats {
+  const total: TransportStats = { ...emptyStats(), ...counts };
   for (const o of outputs) {
     total.shipped += o.stats.shipped;
     total.retried += o.stats.retried;
@@ -142,8 +87,53 @@ function totals(received: number, unparsed: number, outputs: Output[]): Transpor
   return total;
 }
 
+/** An output that could not start: every document it is handed is counted as dropped. */
+function failedOutput(name: string): Output {
+  const stats = emptyStats();
+  return {
+    name,
+    stats,
+    write() {
+      stats.dropped++;
+    },
+    flush: async () => {},
+    close: async () => {},
+  };
+}
+
+/** A record's text for the record that replaces it, whatever it holds (cycles, BigInt). */
+function safeText(record: Record<string | symbol, unknown>): string {
+  try {
+    const seen = new WeakSet<object>();
+    return JSON.stringify(record, (_key, value: unknown) => {
+      if (typeof value === 'bigint') return String(value);
+      if (value !== null && typeof value === 'object') {
+        if (seen.has(value)) return '[circular]';
+        seen.add(value);
+      }
+      return value;
+    });
+  } catch {
+    return '[a record that could not be read]';
+  }
+}
+
 export default async function pgsightTransport(options: TransportOptions = {}) {
-  validate(options);
+  const refused = (options as { [REFUSED]?: boolean })[REFUSED] === true;
+  try {
+    if (!refused) validateTransportOptions(options);
+  } catch (error) {
+    // Called by pino in its worker, a throw would be an 'error' event on the app's stream: an unhandled one
+    // ends the app. The problems are said once; nothing is shipped, and every record is counted as dropped.
+    if (isMainThread) throw error;
+    writeStderr(`${(error as Error).message}; nothing is shipped until they are fixed\n`);
+    return pgsightTransport({
+      outputs: [],
+      statusIntervalMs: 0,
+      summary: 'always',
+      [REFUSED]: true,
+    } as TransportOptions);
+  }
   const config = processConfig();
   const service = {
     name: options.service?.name ?? config.service.name,
@@ -153,22 +143,32 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   const outputOptions = options.outputs ?? [{ type: 'stdout' as const }];
   const es = outputOptions.find((o): o is ElasticsearchOutputOptions => o.type === 'elasticsearch');
   const dataset = es?.dataStream ? (DATA_STREAM.exec(es.dataStream)?.[1] as string) : datasetOf(service.name);
-  const ecs = { service, dataset };
   const redact = createRedactor(options.redact);
   // Output modules are loaded only when configured: the worker of a stdout-only logger starts without the
   // Elasticsearch client or pino-pretty (pgsight's own logger starts its worker at its first record).
   const outputs: Output[] = await Promise.all(
-    outputOptions.map(async (o): Promise<Output> => {
-      if (o.type === 'elasticsearch')
-        return (await import('./outputs/elasticsearch/index.js')).createElasticsearchOutput(
-          o,
-          `logs-${DATASET_PREFIX}${dataset}-default`,
+    (refused ? [] : outputOptions).map(async (o, i): Promise<Output> => {
+      try {
+        if (o.type === 'elasticsearch')
+          return (await import('./outputs/elasticsearch/index.js')).createElasticsearchOutput(
+            o,
+            `logs-${DATASET_PREFIX}${dataset}-default`,
+          );
+        if (o.type === 'logstash') return (await import('./outputs/logstash.js')).createLogstashOutput(o);
+        if (o.type === 'pretty') return (await import('./outputs/pretty.js')).createPrettyOutput(o);
+        return createStreamOutput(o);
+      } catch (error) {
+        // An output that cannot start (an uncreatable spool directory, a file path that is a directory) is
+        // reported once; the other outputs run on, and what this one would have written is counted as dropped.
+        writeStderr(
+          `pgsight/transport: outputs[${i}] (${o.type}) cannot start and is left off: ${(error as Error).message}\n`,
         );
-      if (o.type === 'logstash') return (await import('./outputs/logstash.js')).createLogstashOutput(o);
-      if (o.type === 'pretty') return (await import('./outputs/pretty.js')).createPrettyOutput(o);
-      return createStreamOutput(o);
+        return failedOutput(`${o.type} (not started)`);
+      }
     }),
   );
+
+  if (refused) outputs.push(failedOutput('refused options'));
 
   // Ids: this transport instance's random prefix and a sequence. Stable across retries and spool replays of
   // one record; two identical records get two ids.
@@ -176,6 +176,7 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   let seq = 0;
   let received = 0;
   let unparsed = 0;
+  let unmappable = 0;
   let pino: PinoConfig = defaultPinoConfig;
 
   const statusIntervalMs = options.statusIntervalMs ?? 60_000;
@@ -183,7 +184,10 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   const status =
     statusIntervalMs > 0
       ? setInterval(() => {
-          const line = summary(totals(received, unparsed, outputs), outputs);
+          const line = summary(
+            totals({ received, unparsed, unmappable, repaired: counters.repaired }, outputs),
+            outputs,
+          );
           if (line !== lastStatus) writeStderr(line);
           lastStatus = line;
         }, statusIntervalMs).unref()
@@ -200,20 +204,26 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
    * record before the mapping scans only what the app logged: every value of the ECS document comes from it,
    * except the fields the mapping writes itself (timestamp, level, service, ids), which need no scan.
    */
+  const counters = { repaired: 0 };
+  const ecs = { service, dataset, counters };
   const serialize = (record: Record<string | symbol, unknown>, id: string): string => {
-    let doc: Record<string, unknown>;
     try {
+      let doc: Record<string, unknown>;
       if (record[UNPARSED] !== undefined) {
         unparsed++;
         doc = redact(unparsedLine(String(record[UNPARSED]), ecs));
       } else doc = toEcs(redact(record as Record<string, unknown>), pino, ecs);
+      // event.id: the document's id everywhere (Elasticsearch _id, the Logstash dedup key, files).
+      (doc.event as Record<string, unknown>).id = id;
+      return JSON.stringify(doc);
     } catch (error) {
-      unparsed++;
-      doc = redact(unparsedLine(`pgsight/transport could not map a record: ${String(error)}`, ecs));
+      // No exception may end the stream: the record becomes one that says so, with its text, redacted.
+      unmappable++;
+      const doc = redact(unparsedLine(safeText(record), ecs));
+      (doc.event as Record<string, unknown>).id = id;
+      doc.error = { type: 'PgsightTransportError', message: `could not map a record: ${String(error)}` };
+      return JSON.stringify(doc);
     }
-    // event.id: the document's id everywhere (Elasticsearch _id, the Logstash dedup key, files).
-    (doc.event as Record<string, unknown>).id = id;
-    return JSON.stringify(doc);
   };
 
   const stream = await build(
@@ -236,7 +246,11 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
           const id = `${prefix}-${(seq++).toString(36)}`;
           const json = serialize(record, id);
           for (const output of outputs) {
-            output.write(id, json);
+            try {
+              output.write(id, json);
+            } catch {
+              output.stats.dropped++;
+            }
             const room = paused ? undefined : output.waitForRoom?.();
             if (room) {
               paused = true;
@@ -263,8 +277,15 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
       async close() {
         if (status) clearInterval(status);
         await Promise.all(outputs.map((o) => o.close(closeTimeoutMs)));
-        const total = totals(received, unparsed, outputs);
-        const trouble = total.retried + total.spooled + total.deadLettered + total.dropped > 0;
+        const total = totals({ received, unparsed, unmappable, repaired: counters.repaired }, outputs);
+        const trouble =
+          total.retried +
+            total.spooled +
+            total.deadLettered +
+            total.dropped +
+            total.unmappable +
+            total.repaired >
+          0;
         const mode = options.summary ?? 'always';
         if (mode === 'always' || (mode === 'on-trouble' && trouble)) writeStderr(summary(total, outputs));
       },

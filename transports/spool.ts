@@ -6,7 +6,18 @@
  * When the bound is hit, new lines are dropped and counted (the oldest, already waiting, are kept): the
  * policy documented in the README. Writes are synchronous: a spooled line is on disk before it is counted.
  */
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export interface SpoolEntry {
@@ -40,6 +51,51 @@ export class Spool {
     }
     this.segments.sort((a, b) => a - b);
     this.writeSeq = this.segments.at(-1) ?? 0;
+    // A kill mid-write leaves a partial last line: cut it off, or the next append would be glued to it and
+    // a good record lost with the torn one.
+    for (const seq of this.segments) this.cutTornLine(seq);
+  }
+
+  /** Partial lines cut off when the spool was opened (left by a process killed mid-write), and their bytes. */
+  torn = 0;
+  tornBytes = 0;
+
+  private cutTornLine(seq: number): void {
+    const path = this.path(seq);
+    try {
+      const size = statSync(path).size;
+      if (size === 0) return;
+      const fd = openSync(path, 'r+');
+      try {
+        const tail = Buffer.alloc(Math.min(size, 64 * 1024));
+        let end = size;
+        // Back to the last newline, reading the file's end in blocks.
+        for (;;) {
+          const start = Math.max(0, end - tail.length);
+          readSync(fd, tail, 0, end - start, start);
+          const nl = tail.subarray(0, end - start).lastIndexOf(10);
+          if (nl !== -1) {
+            end = start + nl + 1;
+            break;
+          }
+          if (start === 0) {
+            end = 0;
+            break;
+          }
+          end = start;
+        }
+        if (end < size) {
+          ftruncateSync(fd, end);
+          this.tornBytes += size - end;
+          this.torn++;
+          this.bytes -= size - end;
+        }
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      // unreadable: replay skips what it cannot parse
+    }
   }
 
   get size(): number {

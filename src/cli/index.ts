@@ -46,32 +46,41 @@ function badArguments(message: string): PgsightError {
   return new PgsightError('PGSIGHT_ERR_ARGUMENT_INVALID', `${message}${USAGE_HINT}`);
 }
 
+const SETUP_OPTIONS = {
+  elasticsearch: { type: 'string' },
+  kibana: { type: 'string' },
+  'api-key': { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
+  space: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function parseSetupArgs(args: string[]): SetupOptions | 'help' {
-  let parsed: ReturnType<typeof parse>;
-  function parse() {
-    return parseArgs({
-      args,
-      strict: true,
-      options: {
-        elasticsearch: { type: 'string' },
-        kibana: { type: 'string' },
-        'api-key': { type: 'string' },
-        user: { type: 'string' },
-        password: { type: 'string' },
-        space: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  }
-  try {
-    parsed = parse();
-  } catch (error) {
-    throw badArguments((error as Error).message);
-  }
-  const v = parsed.values;
-  if (v.help) return 'help';
+  // Not strict: every unknown option, stray argument and missing value is collected and named at once.
+  const parsed = parseArgs({
+    args,
+    strict: false,
+    tokens: true,
+    allowPositionals: true,
+    options: SETUP_OPTIONS,
+  });
   const problems = new Problems();
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind === 'positional') problems.add(`unexpected argument ${JSON.stringify(token.value)}`);
+    if (token.kind !== 'option') continue;
+    const known = SETUP_OPTIONS[token.name as keyof typeof SETUP_OPTIONS];
+    if (!known) problems.add(`unknown option ${token.rawName}`);
+    else if (known.type === 'string' && token.value === undefined)
+      problems.add(`${token.rawName} needs a value`);
+    else if (known.type === 'boolean' && token.value !== undefined)
+      problems.add(`${token.rawName} takes no value`);
+  }
+  const v = parsed.values as {
+    [K in keyof typeof SETUP_OPTIONS]?: (typeof SETUP_OPTIONS)[K]['type'] extends 'string' ? string : boolean;
+  };
+  if (v.help) return 'help';
   for (const key of ['elasticsearch', 'kibana'] as const) {
     const value = v[key];
     if (value !== undefined && !/^https?:\/\/[^/\s]+/.test(value))

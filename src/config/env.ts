@@ -156,9 +156,17 @@ const txOrigin: Parser<TxOrigin> = {
 
 const text: Parser<string> = { expected: 'a non-empty string', parse: (raw) => raw.trim() || undefined };
 
+/** An http(s) URL Node can parse: `http://127.0.0.1:99999` (port out of range) or `http://[::1` is not one. */
 const httpUrl: Parser<string> = {
   expected: 'an http(s) URL',
-  parse: (raw) => (/^https?:\/\/[^\s]+$/.test(raw.trim()) ? raw.trim() : undefined),
+  parse: (raw) => {
+    try {
+      const url = new URL(raw.trim());
+      return url.protocol === 'http:' || url.protocol === 'https:' ? raw.trim() : undefined;
+    } catch {
+      return undefined;
+    }
+  },
 };
 
 /** Which variable feeds which setting, and how it is parsed. */

@@ -3,7 +3,9 @@
  * through pgsight/transport (redaction, ECS), to stdout or PGSIGHT_LOG_FILE, and to Elasticsearch when
  * PGSIGHT_ELASTICSEARCH_URL is set. pino flushes the transport when the app exits.
  */
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { currentLogContext } from './log-context.js';
@@ -69,9 +71,29 @@ function lazyTransport(config: Config): pino.DestinationStream {
   } as pino.DestinationStream;
 }
 
+/**
+ * Whether pgsight can append to `path` (creating its directory): checked once, before the transport starts,
+ * so that a PGSIGHT_LOG_FILE naming a directory or an uncreatable path is said, and the records go to stdout
+ * instead of being lost in the worker.
+ */
+function writableFile(path: string): boolean {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    closeSync(openSync(path, 'a'));
+    return true;
+  } catch (error) {
+    process.stderr.write(
+      `pgsight: PGSIGHT_LOG_FILE=${JSON.stringify(path)} cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); pgsight's records go to stdout\n`,
+    );
+    return false;
+  }
+}
+
 function transportOptions(config: Config) {
   const outputs: Record<string, unknown>[] = [
-    config.logFile ? { type: 'file', path: config.logFile } : { type: 'stdout' },
+    config.logFile && writableFile(config.logFile)
+      ? { type: 'file', path: config.logFile }
+      : { type: 'stdout' },
   ];
   if (config.elasticsearchUrl) outputs.push({ type: 'elasticsearch', node: config.elasticsearchUrl });
   // Created lazily, outside pino()'s constructor, so pino never sends its configuration: do not wait for it

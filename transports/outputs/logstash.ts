@@ -26,6 +26,8 @@ export function createLogstashOutput(options: LogstashOutputOptions): Output {
     join(options.spoolDir ?? '.pgsight-spool', `logstash-${options.host}-${options.port}`),
     options.maxSpoolBytes ?? 256 * 1024 * 1024,
   );
+  // A line torn by a kill mid-write was a record: lost, and counted.
+  stats.dropped += spool.torn;
   const baseMs = options.retry?.baseMs ?? 100;
   const maxMs = options.retry?.maxMs ?? 30_000;
   let socket: Socket | undefined;

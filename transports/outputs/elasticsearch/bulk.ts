@@ -29,7 +29,7 @@ export class BulkSender {
     this.actionHead = `{"create":{"_index":${JSON.stringify(options.dataStream)},"_id":`;
     // `data_stream.*` on every document, as Elastic's own shippers write them: data views and the Logs UI
     // filter on them, and the template maps them as constant_keyword. Appended when a batch is sent (queued
-    // and spooled documents wait without them), unless the record has its own.
+    // and spooled documents wait without them).
     const [, dataset, namespace] = /^logs-(.+)-([^-]+)$/.exec(options.dataStream) ?? [];
     this.dataStreamFields = `,"data_stream":${JSON.stringify({ type: 'logs', dataset, namespace })}}`;
   }
@@ -40,8 +40,9 @@ export class BulkSender {
       : `${this.actionHead}"${id}"}}`;
   }
 
+  /** The mapping never writes `data_stream` (an app's own is moved under `pino.*`): it is always added here. */
   withDataStream(json: string): string {
-    return json.includes('"data_stream":') ? json : json.slice(0, -1) + this.dataStreamFields;
+    return json.slice(0, -1) + this.dataStreamFields;
   }
 
   /** One _bulk request; returns the entries to re-send. Rejects when the request itself failed. */

@@ -35,6 +35,8 @@ export function createElasticsearchOutput(
   const stats = emptyStats();
   const o = resolveElasticsearchOptions(options, defaultDataStream);
   const spool = new Spool(o.spoolDir, o.maxSpoolBytes);
+  // A line torn by a kill mid-write was a record: lost, and counted.
+  stats.dropped += spool.torn;
   const writer = new SpoolWriter(spool, stats);
   const client = new Client({
     node: o.node,
