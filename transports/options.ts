@@ -51,6 +51,16 @@ const TRANSPORT_KEYS = new Set([
   '$context',
   'pinoWillSendConfig',
 ]);
+/** The Elasticsearch output's whole-number options. */
+const ES_NUMBERS = [
+  'flushBytes',
+  'flushIntervalMs',
+  'concurrency',
+  'maxQueueBytes',
+  'maxBackpressureMs',
+  'requestTimeoutMs',
+  'maxSpoolBytes',
+] as const;
 const OUTPUT_KEYS: Record<string, ReadonlySet<string>> = {
   stdout: new Set(['type']),
   stderr: new Set(['type']),
@@ -63,15 +73,9 @@ const OUTPUT_KEYS: Record<string, ReadonlySet<string>> = {
     'dataStream',
     'auth',
     'spoolDir',
-    'maxSpoolBytes',
     'deadLetterPath',
-    'flushBytes',
-    'flushIntervalMs',
-    'concurrency',
-    'maxQueueBytes',
-    'maxBackpressureMs',
-    'requestTimeoutMs',
     'retry',
+    ...ES_NUMBERS,
   ]),
 };
 const REDACT_KEYS = new Set(['keys', 'patterns', 'censor', 'maxDepth', 'maxKeys', 'maxStringLength']);
@@ -116,15 +120,7 @@ function checkOutput(problems: Problems, o: OutputOptions, at: string): void {
     const dataStream = o.dataStream;
     const why = dataStream === undefined ? undefined : dataStreamProblem(String(dataStream));
     if (why) problems.add(`${at}.dataStream ${why}, got ${JSON.stringify(dataStream)}`);
-    for (const key of [
-      'flushBytes',
-      'flushIntervalMs',
-      'concurrency',
-      'maxQueueBytes',
-      'maxBackpressureMs',
-      'requestTimeoutMs',
-      'maxSpoolBytes',
-    ] as const)
+    for (const key of ES_NUMBERS)
       problems.wholeNumber(`${at}.${key}`, o[key], key === 'concurrency' ? 1 : 0, Number.MAX_SAFE_INTEGER);
   }
   if (o.type === 'logstash') {
