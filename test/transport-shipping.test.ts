@@ -89,6 +89,60 @@ describe('Elasticsearch output', () => {
     expect(spoolLines(spoolDir)).toBe(0); // replayed and released
   });
 
+  it('with a least-privilege key (create_doc, no monitor): an outage still recovers, probed by re-sending', async () => {
+    const es = await elasticsearch();
+    es.keyPrivileges = 'shipper'; // HEAD / and GET / answer 403, as for a shipper's key
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    const lines = 2000;
+    const child = runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: {
+        TRANSPORT_OPTIONS: JSON.stringify(esOptions(es, spoolDir)),
+        LINES: String(lines),
+        PAUSE_EVERY: '100',
+        PAUSE_MS: '20',
+        RUN: 'shipper',
+      },
+    });
+    await until(() => es.count() > 200);
+    const port = es.port;
+    await es.stop();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await es.start(port);
+    const run = await child;
+    expect(run.code).toBe(0);
+    const ns = runsOf(es).map((d) => d.n);
+    expect(new Set(ns).size).toBe(lines);
+    expect(ns).toHaveLength(lines);
+    expect(es.requests.some((r) => r.startsWith('HEAD /') || r === 'GET /')).toBe(false);
+    expect(spoolLines(spoolDir)).toBe(0);
+  });
+
+  it('a key the cluster refuses (403): said once, with the privilege needed; every line waits in the spool', async () => {
+    const es = await elasticsearch();
+    es.keyPrivileges = 'none';
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    const run = await runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: {
+        TRANSPORT_OPTIONS: JSON.stringify({ ...esOptions(es, spoolDir), closeTimeoutMs: 1500 }),
+        LINES: '300',
+        RUN: 'refused',
+      },
+    });
+    expect(run.code).toBe(0);
+    expect(
+      run.stderr.match(
+        /refused the transport \(403: action \[indices:data\/write\/bulk\[s\]\] is unauthorized/g,
+      ),
+    ).toHaveLength(1);
+    expect(run.stderr).toContain(
+      'needs the index privileges create_doc and auto_configure on logs-burst-test',
+    );
+    expect(spoolLines(spoolDir)).toBe(300);
+    expect(es.count()).toBe(0);
+  });
+
   it('a slow cluster: the transport stops reading instead of spooling, and every line arrives once', async () => {
     const es = await elasticsearch();
     es.bulkDelayMs = 20;

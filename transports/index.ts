@@ -11,7 +11,6 @@
  * call): it shows in counters, a periodic status line on stderr, and a final summary.
  */
 import { randomBytes } from 'node:crypto';
-import { writeSync } from 'node:fs';
 import { isMainThread, workerData } from 'node:worker_threads';
 import build from 'pino-abstract-transport';
 import { processConfig } from '../src/config/env.js';
@@ -24,7 +23,7 @@ import {
 } from './options.js';
 import type { ElasticsearchOutputOptions } from './outputs/elasticsearch/index.js';
 import type { LogstashOutputOptions } from './outputs/logstash.js';
-import { emptyStats, type Output, type OutputStats } from './outputs/output.js';
+import { emptyStats, type Output, type OutputStats, writeStderr } from './outputs/output.js';
 import type { PrettyOutputOptions } from './outputs/pretty.js';
 import { createStreamOutput, type StreamOutputOptions } from './outputs/stream.js';
 import { createRedactor } from './redact/index.js';
@@ -35,14 +34,6 @@ const UNPARSED = Symbol('pgsight.unparsed');
 /** Marks the stand-in transport of refused options: it reads and counts, and ships nothing. */
 const REFUSED = Symbol('pgsight.refused');
 
-/** Straight to fd 2: a worker's process.stderr goes through the main thread, which may already be exiting. */
-function writeStderr(line: string): void {
-  try {
-    writeSync(2, line);
-  } catch {
-    // stderr closed: nothing else to tell
-  }
-}
 /**
  * The default data stream is `logs-pgsight.<service>-default`: the prefix is what pgsight's index template
  * (`dashboards/elasticsearch/`) matches, above the built-in `logs-*-*` template, without claiming every

@@ -52,6 +52,15 @@ export class FakeElasticsearch {
   version = '8.15.0';
   /** `Authorization` header value every request must carry, when set (401 otherwise). */
   authorization: string | undefined;
+  /**
+   * What the caller's API key may do, when set. `shipper`: only the index privileges `create_doc` and
+   * `auto_configure`, no cluster privilege, as a key for a log shipper should be: `GET /` and `HEAD /` need
+   * the `monitor` cluster privilege and answer 403 (Elasticsearch's RestMainAction requires it), `_bulk` works.
+   * `none`: `_bulk` is refused too (403, security_exception: "action [indices:data/write/bulk[s]] is
+   * unauthorized"), as for a key with no privilege on the stream.
+   * https://www.elastic.co/guide/en/elasticsearch/reference/current/security-privileges.html
+   */
+  keyPrivileges: 'shipper' | 'none' | undefined;
   /** Every request, `METHOD /path`, in arrival order. */
   readonly requests: string[] = [];
   readonly ilmPolicies = new Map<string, { version: number; policy: Record<string, unknown> }>();
@@ -149,6 +158,18 @@ export class FakeElasticsearch {
           });
         }
       }
+      const refused = (action: string) =>
+        this.send(res, 403, {
+          error: {
+            type: 'security_exception',
+            reason: `action [${action}] is unauthorized for API key id [shipper] of user [shipper]`,
+          },
+          status: 403,
+        });
+      if (this.keyPrivileges && path === '/' && (req.method === 'GET' || req.method === 'HEAD'))
+        return refused('cluster:monitor/main');
+      if (this.keyPrivileges === 'none' && path?.endsWith('/_bulk'))
+        return refused('indices:data/write/bulk[s]');
       if (req.method === 'GET' && path === '/') {
         return this.send(res, 200, {
           name: 'fake',

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 /** What every output of the transport implements. None of these methods throws or rejects. */
 export interface Output {
   readonly name: string;
@@ -38,6 +39,15 @@ export const emptyStats = (): OutputStats => ({
 
 /** Exponential backoff with full jitter: the transaction toolkit's, shared. */
 export { backoffDelayMs as backoffMs } from '../../src/pg/backoff.js';
+
+/** Straight to fd 2: a worker's process.stderr goes through the main thread, which may already be exiting. */
+export function writeStderr(line: string): void {
+  try {
+    writeSync(2, line);
+  } catch {
+    // stderr closed: nothing else to tell
+  }
+}
 
 export const sleep = (ms: number) =>
   new Promise<void>((resolve) => {

@@ -18,7 +18,7 @@
  */
 import { Client } from '@elastic/elasticsearch';
 import { Spool, type SpoolEntry } from '../../spool.js';
-import { emptyStats, type Output, sleep } from '../output.js';
+import { emptyStats, type Output, sleep, writeStderr } from '../output.js';
 import { Backpressure } from './backpressure.js';
 import { BatchQueue, type Entry } from './batches.js';
 import { BulkSender } from './bulk.js';
@@ -57,6 +57,7 @@ export function createElasticsearchOutput(
   /** Set when the close deadline passed: no more sending, what is left stays in the spool. */
   let stopped = false;
   let closing = false;
+  let refusedSaid = false;
 
   const wakeReaders = () => backpressure.wake(queue.bytes, outage || stopped);
   const settle = () => {
@@ -83,6 +84,13 @@ export function createElasticsearchOutput(
         stats,
         options: o,
         beforeAttempt: () => writer.flush(),
+        onRefused: (status, reason) => {
+          if (refusedSaid) return;
+          refusedSaid = true;
+          writeStderr(
+            `pgsight/transport: Elasticsearch at ${o.node} refused the transport (${status}: ${reason}); its key needs the index privileges create_doc and auto_configure on ${o.dataStream}. Documents wait in the spool and are re-sent.\n`,
+          );
+        },
         stopped: () => stopped,
       });
       outage = !spool.empty;

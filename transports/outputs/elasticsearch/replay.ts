@@ -1,7 +1,10 @@
 /**
- * After an outage: probe with backoff until Elasticsearch answers, then replay the spool oldest first, a
- * bounded batch at a time. A cluster that is down is probed with a ping, not by reading the spool; the
+ * After an outage: replay the spool oldest first, a bounded batch at a time, with backoff between failed
+ * attempts. The probe is the replay itself: re-sending the first spooled batch needs only the privileges the
+ * transport ships with (`create_doc`), where a ping (`HEAD /`) needs the `monitor` cluster privilege that a
+ * least-privilege key does not have. Ids make the re-send safe (a document stored before answers 409). The
  * segment being replayed stays parsed across failed attempts, with how far it got, and a retry resumes there.
+ * A 401 or 403 means reachable but refused: said once, with the privilege needed, and retried on.
  */
 import type { Client } from '@elastic/elasticsearch';
 import type { Spool, SpoolEntry } from '../../spool.js';
@@ -17,6 +20,8 @@ export interface ReplayContext {
   options: ResolvedElasticsearchOptions;
   /** Called before each attempt: lines grouped for the spool go to disk first. */
   beforeAttempt: () => void;
+  /** Called when the cluster refused the transport's credentials (401 / 403). */
+  onRefused: (status: number, reason: string) => void;
   stopped: () => boolean;
 }
 
@@ -28,7 +33,6 @@ export async function replaySpool(c: ReplayContext): Promise<void> {
   for (let attempt = 1; !c.stopped(); attempt++) {
     c.beforeAttempt();
     try {
-      if (!(await c.client.ping())) throw new Error('ping failed');
       segment ??= c.spool.oldest();
       if (!segment) return;
       while (cursor < segment.entries.length) {
@@ -40,7 +44,9 @@ export async function replaySpool(c: ReplayContext): Promise<void> {
       segment = undefined;
       cursor = 0;
       attempt = 0;
-    } catch {
+    } catch (error) {
+      const status = (error as { meta?: { statusCode?: number } }).meta?.statusCode;
+      if (status === 401 || status === 403) c.onRefused(status, refusalReason(error));
       c.stats.retried++;
       await sleep(backoffMs(attempt, baseMs, maxMs));
     }
@@ -56,4 +62,9 @@ function nextBatch(entries: readonly SpoolEntry[], from: number, maxBytes: numbe
     bytes += entry.json.length;
   }
   return batch;
+}
+
+function refusalReason(error: unknown): string {
+  const body = (error as { meta?: { body?: { error?: { reason?: string } } } }).meta?.body;
+  return body?.error?.reason ?? (error as Error).message;
 }
