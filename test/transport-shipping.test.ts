@@ -143,6 +143,49 @@ describe('Elasticsearch output', () => {
     expect(es.count()).toBe(0);
   });
 
+  it('a mapping conflict: dead-lettered with its reason, or counted as failure-stored where the stream has a failure store', async () => {
+    for (const failureStore of [false, true]) {
+      const es = await elasticsearch();
+      es.failureStore = failureStore;
+      const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+      // `order` is an object in every line but one, where it is a string: a real cluster's dynamic mapping
+      // refuses that document (document_parsing_exception).
+      const run = await runNode(fixture('log-burst.mjs'), {
+        args: [],
+        env: {
+          TRANSPORT_OPTIONS: JSON.stringify(esOptions(es, spoolDir)),
+          LINES: '20',
+          RUN: 'conflict',
+          CONFLICT_AT: '10',
+        },
+      });
+      expect(run.code).toBe(0);
+      expect(es.count()).toBe(19);
+      if (failureStore) {
+        expect(es.failureStored).toHaveLength(1);
+        expect(run.stderr).toMatch(/shipped=19 .*dead_lettered=0 .*failure_stored=1/);
+      } else {
+        expect(run.stderr).toMatch(/shipped=19 .*dead_lettered=1 /);
+        const dead = readFileSync(join(spoolDir, 'logs-burst-test', 'dead-letter.ndjson'), 'utf8');
+        expect(dead).toContain('document_parsing_exception');
+      }
+    }
+  });
+
+  it('a connection cut after the cluster stored a batch: counted as shipped from the replay, stored once', async () => {
+    const es = await elasticsearch();
+    es.cutResponses = 1;
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    const run = await runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: { TRANSPORT_OPTIONS: JSON.stringify(esOptions(es, spoolDir)), LINES: '500', RUN: 'cut' },
+    });
+    expect(run.code).toBe(0);
+    expect(es.count()).toBe(500);
+    expect(es.conflicts).toBeGreaterThan(0); // the replay found the cut batch stored
+    expect(run.stderr).toMatch(/received=500 shipped=500 .*dropped=0/);
+  });
+
   it('a slow cluster: the transport stops reading instead of spooling, and every line arrives once', async () => {
     const es = await elasticsearch();
     es.bulkDelayMs = 20;

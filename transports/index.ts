@@ -59,7 +59,7 @@ export interface TransportStats extends OutputStats {
 
 function summary(stats: TransportStats, outputs: Output[]): string {
   const per = outputs.map((o) => `${o.name}: ${JSON.stringify(o.stats)}`).join('; ');
-  const extra = `${stats.unmappable ? ` unmappable=${stats.unmappable}` : ''}${stats.repaired ? ` repaired=${stats.repaired}` : ''}`;
+  const extra = `${stats.failureStored ? ` failure_stored=${stats.failureStored}` : ''}${stats.unmappable ? ` unmappable=${stats.unmappable}` : ''}${stats.repaired ? ` repaired=${stats.repaired}` : ''}`;
   return `pgsight/transport: received=${stats.received} shipped=${stats.shipped} retried=${stats.retried} spooled=${stats.spooled} dead_lettered=${stats.deadLettered} dropped=${stats.dropped} unparsed=${stats.unparsed}${extra} (${per})\n`;
 }
 
@@ -74,6 +74,7 @@ function totals(
     total.spooled += o.stats.spooled;
     total.deadLettered += o.stats.deadLettered;
     total.dropped += o.stats.dropped;
+    total.failureStored += o.stats.failureStored;
   }
   return total;
 }

@@ -97,6 +97,21 @@ export const col = {
     params: { emptyAsNull: true },
     ...(filter ? { filter: kql(filter) } : {}),
   }),
+  /**
+   * Records counted once each by `event.id`: a document replayed after its first answer was lost, across a
+   * backing-index rollover, is stored twice (`_id` is unique per backing index only), and must not count twice.
+   * Exact below Elasticsearch's cardinality precision threshold (3000 by default), which is where these
+   * counts (errors, slow queries, retries) live.
+   */
+  distinct: (label: string): Column => ({
+    ...labelled(label),
+    dataType: 'number',
+    operationType: 'unique_count',
+    sourceField: 'event.id',
+    isBucketed: false,
+    scale: 'ratio',
+    params: { emptyAsNull: true },
+  }),
   metric: (operationType: 'sum' | 'max' | 'min' | 'avg', field: string, label: string): Column => ({
     ...labelled(label),
     dataType: 'number',

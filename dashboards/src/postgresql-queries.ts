@@ -44,7 +44,7 @@ const panels: Panel[] = [
       columns: {
         time: col.time(),
         operation: col.terms('db.operation.name', 'Operation', 'slow', 8),
-        slow: col.count('Slow queries'),
+        slow: col.distinct('Slow queries'),
       },
       x: 'time',
       y: ['slow'],

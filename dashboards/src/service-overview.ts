@@ -101,7 +101,7 @@ const panels: Panel[] = [
       columns: {
         time: col.time(),
         type: col.terms('error.type', 'Error type', 'errors', 10),
-        errors: col.count('Errors'),
+        errors: col.distinct('Errors'),
       },
       x: 'time',
       y: ['errors'],

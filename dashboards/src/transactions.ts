@@ -44,7 +44,7 @@ const panels: Panel[] = [
       columns: {
         time: col.time(),
         sqlstate: col.terms('db.response.status_code', 'SQLSTATE', 'retries', 10),
-        retries: col.count('Retries'),
+        retries: col.distinct('Retries'),
       },
       x: 'time',
       y: ['retries'],

@@ -61,6 +61,26 @@ export class FakeElasticsearch {
    * https://www.elastic.co/guide/en/elasticsearch/reference/current/security-privileges.html
    */
   keyPrivileges: 'shipper' | 'none' | undefined;
+  /**
+   * The failure store (Elasticsearch 9.1+, on by default for `logs-*` streams through `logs@settings` from 9.2):
+   * a document that fails to be indexed (a mapping conflict) is answered `201` with `failure_store: "used"`,
+   * kept in the stream's failure store and not in the stream.
+   * https://www.elastic.co/docs/manage-data/data-store/data-streams/failure-store
+   */
+  failureStore = false;
+  /** The next N `_bulk` requests are applied, then their connection is cut before the answer. */
+  cutResponses = 0;
+  /** Documents the failure store took, with the reason. */
+  readonly failureStored: { index: string; id: string; reason: string }[] = [];
+  /** Field types per stream, as dynamic mapping set them from the first document that had the field. */
+  private readonly mappings = new Map<string, Map<string, string>>();
+  /** Backing index generation per stream: `_id` is unique per backing index only. */
+  private readonly generations = new Map<string, number>();
+
+  /** Roll a stream over to a new backing index (ILM's rollover, or `POST /<stream>/_rollover`). */
+  rollover(stream: string): void {
+    this.generations.set(stream, (this.generations.get(stream) ?? 1) + 1);
+  }
   /** Every request, `METHOD /path`, in arrival order. */
   readonly requests: string[] = [];
   readonly ilmPolicies = new Map<string, { version: number; policy: Record<string, unknown> }>();
@@ -270,6 +290,55 @@ export class FakeElasticsearch {
     return this.send(res, 200, { index_templates: [{ name, index_template: stored }] });
   }
 
+  /**
+   * What dynamic mapping would refuse in `doc` (a document_parsing_exception), after mapping its new fields:
+   * a concrete value where an object is mapped or the reverse, text where a number is mapped, and the
+   * `data_stream.*` constant keywords of a `logs-<dataset>-<namespace>` stream with another value.
+   * https://www.elastic.co/guide/en/elasticsearch/reference/current/dynamic-field-mapping.html,
+   * https://www.elastic.co/guide/en/elasticsearch/reference/current/constant-keyword.html
+   */
+  private parsingProblem(index: string, doc: Record<string, unknown>): string | undefined {
+    const stream = /^logs-([^-]+)-([^-]+)$/.exec(index);
+    const ds = doc.data_stream as Record<string, unknown> | undefined;
+    if (stream && ds && typeof ds === 'object') {
+      const expected: Record<string, string> = {
+        type: 'logs',
+        dataset: stream[1] as string,
+        namespace: stream[2] as string,
+      };
+      for (const [field, value] of Object.entries(expected))
+        if (ds[field] !== undefined && ds[field] !== value)
+          return `[constant_keyword] field [data_stream.${field}] only accepts values that are equal to the value defined in the mappings [${value}], but got [${String(ds[field])}]`;
+    }
+    const mapping = this.mappings.get(index) ?? new Map<string, FieldType>();
+    const seen: [string, FieldType][] = [];
+    const walk = (value: Record<string, unknown>, prefix: string): string | undefined => {
+      for (const [key, v] of Object.entries(value)) {
+        const path = prefix ? `${prefix}.${key}` : key;
+        const type = typeOf(v);
+        if (!type) continue;
+        const mapped = mapping.get(path);
+        if (mapped === 'object' && type !== 'object')
+          return `object mapping for [${path}] tried to parse field [${path}] as object, but found a concrete value`;
+        if (mapped && mapped !== 'object' && type === 'object')
+          return `failed to parse field [${path}] of type [${mapped}]: Can't get text on a START_OBJECT`;
+        if ((mapped === 'long' || mapped === 'double') && type === 'keyword' && !Number.isFinite(Number(v)))
+          return `failed to parse field [${path}] of type [${mapped}]: For input string: "${String(v)}"`;
+        if (!mapped) seen.push([path, type]);
+        if (type === 'object' && !Array.isArray(v)) {
+          const inner = walk(v as Record<string, unknown>, path);
+          if (inner) return inner;
+        }
+      }
+      return undefined;
+    };
+    const problem = walk(doc, '');
+    if (problem) return problem;
+    for (const [path, type] of seen) mapping.set(path, type);
+    this.mappings.set(index, mapping);
+    return undefined;
+  }
+
   private bulk(body: string, res: ServerResponse, filterPath: string | null): void {
     const lines = body.split('\n').filter((l) => l.length > 0);
     const items: Record<string, unknown>[] = [];
@@ -290,10 +359,22 @@ export class FakeElasticsearch {
       const [op, meta] = Object.entries(action)[0] as [string, { _index?: string; _id?: string }];
       const index = meta._index ?? 'unknown';
       const id = meta._id ?? `auto-${this.docs.size}-${i}`;
-      const key = `${index}/${id}`;
+      const key = `${index}/${this.generations.get(index) ?? 1}/${id}`;
       let status = 201;
       let error: Record<string, unknown> | undefined;
-      if (op !== 'create' && index.startsWith('logs-')) {
+      let failureStore: string | undefined;
+      const badName = indexNameProblem(index);
+      const parsing = badName ? undefined : this.parsingProblem(index, doc);
+      if (badName) {
+        status = 400;
+        error = { type: 'invalid_index_name_exception', reason: `Invalid index name [${index}], ${badName}` };
+      } else if (parsing && this.failureStore && index.startsWith('logs-')) {
+        failureStore = 'used';
+        this.failureStored.push({ index, id, reason: parsing });
+      } else if (parsing) {
+        status = 400;
+        error = { type: 'document_parsing_exception', reason: parsing };
+      } else if (op !== 'create' && index.startsWith('logs-')) {
         status = 400;
         error = {
           type: 'illegal_argument_exception',
@@ -305,6 +386,8 @@ export class FakeElasticsearch {
           type: 'illegal_argument_exception',
           reason: 'data stream timestamp field [@timestamp] is missing',
         };
+      } else if (failureStore) {
+        // Stored in the failure store: answered as created, not in the stream.
       } else {
         const fault = this.itemFault?.(doc, id);
         if (fault) ({ status, error } = fault);
@@ -319,12 +402,49 @@ export class FakeElasticsearch {
       }
       if (status >= 300) errors = true;
       // filter_path=errors,items.*.status,items.*.error keeps only those, as Elasticsearch does.
+      const extra = { ...(error ? { error } : {}), ...(failureStore ? { failure_store: failureStore } : {}) };
       const item = filterPath?.includes('items.*.status')
-        ? { status, ...(error ? { error } : {}) }
-        : { _index: index, _id: id, status, ...(error ? { error } : {}) };
+        ? {
+            status,
+            ...(error && filterPath.includes('items.*.error') ? { error } : {}),
+            ...(failureStore && filterPath.includes('items.*.failure_store')
+              ? { failure_store: failureStore }
+              : {}),
+          }
+        : { _index: index, _id: id, status, result: status === 201 ? 'created' : undefined, ...extra };
       items.push({ [op]: item });
     }
     this.bulkSizes.push(items.length);
+    if (this.cutResponses > 0) {
+      // Stored, but the connection drops before the answer: the sender cannot know what happened.
+      this.cutResponses--;
+      res.socket?.destroy();
+      return;
+    }
     this.send(res, 200, filterPath ? { errors, items } : { took: 1, errors, items });
   }
+}
+
+/**
+ * Index and data stream names Elasticsearch refuses (MetadataCreateIndexService.validateIndexOrAliasName):
+ * upper case, \\ / * ? " < > | , # or a space, a leading - _ +, more than 255 bytes.
+ */
+function indexNameProblem(name: string): string | undefined {
+  if (name !== name.toLowerCase()) return 'must be lowercase';
+  if (/[\\/*?"<>|,# ]/.test(name))
+    return 'must not contain the following characters [\\, /, *, ?, ", <, >, |, ,, #, space]';
+  if (/^[-_+]/.test(name)) return "must not start with '_', '-', or '+'";
+  if (Buffer.byteLength(name) > 255) return 'index name is too long';
+  return undefined;
+}
+
+type FieldType = 'object' | 'long' | 'double' | 'keyword' | 'boolean';
+
+function typeOf(value: unknown): FieldType | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (Array.isArray(value)) return typeOf(value.find((v) => v !== null && v !== undefined));
+  if (typeof value === 'object') return 'object';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'long' : 'double';
+  if (typeof value === 'boolean') return 'boolean';
+  return 'keyword';
 }

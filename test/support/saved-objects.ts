@@ -432,7 +432,10 @@ export function validateNdjson(text: string, mapping: FieldTypes, fileName: stri
         : undefined) ??
       (f.use === 'format' && f.field === 'event.duration' ? (t: string) => NUMERIC.has(t) : undefined);
     if (fits && !fits(type)) problem(f.where, `field ${f.field} is ${type}, which ${f.use} cannot use`);
-    if (f.dataType && DATA_TYPE[f.dataType] && !DATA_TYPE[f.dataType]?.(type))
+    // A unique count is a number whatever it counts (Lens's cardinality operation, x-pack/plugins/lens
+    // .../operations/definitions/cardinality.tsx: dataType 'number' on any aggregatable field).
+    const counts = f.use === 'unique_count';
+    if (!counts && f.dataType && DATA_TYPE[f.dataType] && !DATA_TYPE[f.dataType]?.(type))
       problem(f.where, `column dataType ${f.dataType} disagrees with ${f.field}: ${type}`);
   }
   return { problems, fields, objects };

@@ -27,6 +27,11 @@ export interface OutputStats {
   deadLettered: number;
   /** Lost: only when the spool's byte bound was hit (counted, never silent). */
   dropped: number;
+  /**
+   * Accepted by Elasticsearch into the stream's failure store (`failure_store: "used"`: a mapping conflict,
+   * kept apart and not searchable in the stream), so not counted as shipped.
+   */
+  failureStored: number;
 }
 
 export const emptyStats = (): OutputStats => ({
@@ -35,6 +40,7 @@ export const emptyStats = (): OutputStats => ({
   spooled: 0,
   deadLettered: 0,
   dropped: 0,
+  failureStored: 0,
 });
 
 /** Exponential backoff with full jitter: the transaction toolkit's, shared. */

@@ -1,7 +1,8 @@
 /**
  * `_bulk` requests through the official client: `create` actions into the data stream, each item's status
  * read back (https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-bulk.html):
- *   2xx stored · 409 stored before (same id) · 429/5xx re-sent after backoff · other 4xx dead-lettered.
+ *   2xx stored · 409 stored before (same id) · 429/5xx re-sent after backoff · other 4xx dead-lettered;
+ *   2xx with `failure_store: "used"` taken by the stream's failure store, counted apart.
  * A request that fails as a whole (down, 429/5xx, timeout) rejects: the caller treats it as an outage.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
@@ -13,7 +14,7 @@ import type { ResolvedElasticsearchOptions } from './options.js';
 
 const RETRYABLE = (status: number) => status === 429 || status >= 500;
 
-type Item = { status: number; error?: unknown };
+type Item = { status: number; error?: unknown; failure_store?: string };
 
 export class BulkSender {
   private readonly actionHead: string;
@@ -51,14 +52,15 @@ export class BulkSender {
     for (const e of entries) operations.push(this.action(e.id), this.withDataStream(e.json));
     const response = (await this.client.bulk({
       operations,
-      filter_path: 'errors,items.*.status,items.*.error',
+      filter_path: 'errors,items.*.status,items.*.error,items.*.failure_store',
     })) as { items?: Record<string, Item>[] };
     const retry: SpoolEntry[] = [];
     const items = response.items ?? [];
     entries.forEach((entry, i) => {
       const item = items[i] ? (Object.values(items[i] as object)[0] as Item) : undefined;
       const status = item?.status ?? 500;
-      if (status < 300 || status === 409) this.stats.shipped++;
+      if (item?.failure_store === 'used') this.stats.failureStored++;
+      else if (status < 300 || status === 409) this.stats.shipped++;
       else if (RETRYABLE(status)) retry.push(entry);
       else this.deadLetter(entry, status, item?.error ?? 'no item in the response');
     });
