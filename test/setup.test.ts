@@ -146,6 +146,24 @@ describe('pgsight setup', () => {
     );
     expect(withUser.code, withUser.stderr).toBe(0);
   });
+
+  it('a second space: its objects get new ids from Kibana, and a second run there changes nothing', async () => {
+    const { es, kibana } = await servers();
+    expect((await setup(...both(es, kibana))).code).toBe(0); // the default space first
+    const first = await setup(...both(es, kibana), '--space', 'ops');
+    expect(first.code, first.stderr).toBe(0);
+    const ops = [...kibana.objects('ops').values()];
+    expect(ops).toHaveLength(allObjects.size);
+    // Kibana gave every object in `ops` a new id, the shipped one kept as originId.
+    expect(ops.every((o) => o.originId !== undefined && o.id !== o.originId)).toBe(true);
+    const imports = () => kibana.requests.filter((r) => r.path.includes('_import')).length;
+    const before = imports();
+    const second = await setup(...both(es, kibana), '--space', 'ops');
+    expect(second.code, second.stderr).toBe(0);
+    expect(imports()).toBe(before);
+    expect(second.stdout.match(/: unchanged/g)?.length).toBeGreaterThan(0);
+    expect(kibana.objects('ops').size).toBe(allObjects.size);
+  });
 });
 
 describe('pgsight setup errors', () => {

@@ -265,32 +265,37 @@ async function setupKibana(options: SetupOptions, manifest: Manifest, dir: URL, 
   }
 
   /** Installed: every object of the file exists, and the dashboard carries this build's stamp. */
+  /**
+   * Whether the dashboard and every object it needs are installed as shipped. In a space other than the
+   * default one, Kibana may have given them new ids on import (ids are unique across spaces since 8.0): each
+   * is found by its id or by its `originId`, the id it was imported with.
+   */
   async function upToDate(
     id: string,
     objects: { type: string; id: string; attributes: Json }[],
   ): Promise<boolean> {
     const wanted = objects.find((o) => o.type === 'dashboard');
     const stamp = STAMP.exec(String(wanted?.attributes.description ?? ''))?.[1];
-    const response = await request(
-      'POST',
-      '/api/saved_objects/_export',
-      JSON.stringify({ objects: [{ type: 'dashboard', id }], includeReferencesDeep: true }),
-      true,
-    );
-    if (!response.ok) return false; // not there (Kibana answers 400 for a missing object)
-    const exported = (await response.text())
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map(
-        (line) =>
-          JSON.parse(line) as { type?: string; id?: string; attributes?: Json; missingRefCount?: number },
-      );
-    const have = new Set(exported.map((o) => `${o.type}/${o.id}`));
-    const installedBoard = exported.find((o) => o.type === 'dashboard' && o.id === id);
+    const types = [...new Set(objects.map((o) => o.type))];
+    const query = types.map((t) => `type=${encodeURIComponent(t)}`).join('&');
+    const found = await request('GET', `/api/saved_objects/_find?${query}&per_page=10000`);
+    if (!found.ok) return false;
+    const installed =
+      (
+        (await found.json()) as {
+          saved_objects?: { type: string; id: string; originId?: string; attributes?: Json }[];
+        }
+      ).saved_objects ?? [];
+    const byShippedId = new Map<string, { attributes?: Json }>();
+    for (const o of installed) {
+      byShippedId.set(`${o.type}/${o.id}`, o);
+      if (o.originId) byShippedId.set(`${o.type}/${o.originId}`, o);
+    }
+    const board = byShippedId.get(`dashboard/${id}`);
     return (
       stamp !== undefined &&
-      STAMP.exec(String(installedBoard?.attributes?.description ?? ''))?.[1] === stamp &&
-      objects.every((o) => have.has(`${o.type}/${o.id}`))
+      STAMP.exec(String(board?.attributes?.description ?? ''))?.[1] === stamp &&
+      objects.every((o) => byShippedId.has(`${o.type}/${o.id}`))
     );
   }
 }

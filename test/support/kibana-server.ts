@@ -3,7 +3,14 @@
 // per-object errors such as missing_references, the "more recent version" refusal) and
 // `POST /api/saved_objects/_export` (NDJSON plus the export summary line; 400 for a missing object).
 // POSTs need the kbn-xsrf header; with credentials set, every request needs them (401 otherwise).
-// Spaces (`/s/<space>/api/...`) keep separate objects. Every request is recorded.
+// Spaces (`/s/<space>/api/...`) keep separate objects, and ids are unique across spaces as Kibana 8 makes
+// them: an object imported into a space while its id is taken in another gets a new id there, with the
+// original as its `originId`, and a later import with `overwrite` matches it by that `originId`
+// (https://www.elastic.co/guide/en/kibana/current/sharing-saved-objects.html; the saved-objects import's
+// regenerateIds / checkOriginConflicts). `GET /api/saved_objects/_find` lists objects with their originId.
+// Every request is recorded.
+
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -13,6 +20,8 @@ export interface StoredObject {
   attributes: Record<string, unknown>;
   references: { type: string; id: string; name: string }[];
   updatedAt: string;
+  /** The id it was imported with, when Kibana gave it a new one (the id was taken in another space). */
+  originId?: string;
 }
 
 export interface RecordedRequest {
@@ -101,6 +110,7 @@ export class FakeKibana {
         return void this.import(req, body, url, space, res);
       if (req.method === 'POST' && path === '/api/saved_objects/_export')
         return this.export(body, space, res);
+      if (req.method === 'GET' && path === '/api/saved_objects/_find') return this.find(url, space, res);
       this.error(res, 404, 'Not Found', 'Not Found');
     });
   }
@@ -146,6 +156,26 @@ export class FakeKibana {
       });
     }
     const store = this.objects(space);
+    // Where each incoming id lands in this space: the object there whose id or originId it is, else a new id
+    // when another space already has it.
+    const destination = new Map<string, string>();
+    for (const o of objects) {
+      const byOrigin = [...store.values()].find((x) => x.type === o.type && x.originId === o.id);
+      const takenElsewhere = [...this.spaces]
+        .filter(([name]) => name !== space)
+        .some(([, other]) => other.has(`${o.type}/${o.id}`));
+      if (byOrigin) destination.set(`${o.type}/${o.id}`, byOrigin.id);
+      else if (!store.has(`${o.type}/${o.id}`) && takenElsewhere)
+        destination.set(`${o.type}/${o.id}`, randomUUID());
+    }
+    for (const o of objects) {
+      const to = destination.get(`${o.type}/${o.id}`);
+      if (to) {
+        o.originId = o.id;
+        o.id = to;
+      }
+      o.references = o.references.map((r) => ({ ...r, id: destination.get(`${r.type}/${r.id}`) ?? r.id }));
+    }
     const incoming = new Set(objects.map((o) => `${o.type}/${o.id}`));
     const errors: Record<string, unknown>[] = [];
     const successResults: Record<string, unknown>[] = [];
@@ -172,7 +202,8 @@ export class FakeKibana {
         store.set(key, { ...o, updatedAt: new Date().toISOString() });
         successResults.push({
           type: o.type,
-          id: o.id,
+          id: o.originId ?? o.id,
+          ...(o.originId ? { destinationId: o.id } : {}),
           meta: { title },
           ...(overwrite ? { overwrite: true } : {}),
         });
@@ -183,6 +214,26 @@ export class FakeKibana {
       successCount: successResults.length,
       successResults,
       ...(errors.length > 0 ? { errors } : {}),
+    });
+  }
+
+  private find(url: URL, space: string, res: ServerResponse) {
+    const types = url.searchParams.getAll('type');
+    const saved_objects = [...this.objects(space).values()]
+      .filter((o) => types.length === 0 || types.includes(o.type))
+      .map((o) => ({
+        type: o.type,
+        id: o.id,
+        ...(o.originId ? { originId: o.originId } : {}),
+        attributes: o.attributes,
+        references: o.references,
+        namespaces: [space],
+      }));
+    this.send(res, 200, {
+      page: 1,
+      per_page: saved_objects.length,
+      total: saved_objects.length,
+      saved_objects,
     });
   }
 
@@ -212,6 +263,7 @@ export class FakeKibana {
       JSON.stringify({
         type: o.type,
         id: o.id,
+        ...(o.originId ? { originId: o.originId } : {}),
         attributes: o.attributes,
         references: o.references,
         updated_at: o.updatedAt,
