@@ -118,7 +118,12 @@ describe('redaction', () => {
       a: { b: { c: { d: '[truncated: too deep]' } } },
     });
     const wide = redact({ k1: 1, k2: 2, k3: 3, k4: 4, list: [1, 2, 3, 4, 5] });
-    expect(Object.keys(wide)).toEqual(['k1', 'k2', 'k3']);
+    // What the bounds cut is marked, never silent.
+    expect(wide).toEqual({ k1: 1, k2: 2, k3: 3, '[truncated]': '2 more keys' });
+    expect(redact({ list: [1, 2, 3, 4, 5] })).toEqual({ list: [1, 2, 3, '[truncated: 2 more]'] });
+    const long = redact({ [`k${'x'.repeat(300_000)}`]: 'v', n: Number.POSITIVE_INFINITY });
+    expect(Object.keys(long).sort()).toEqual(['n', `k${'x'.repeat(255)}…[truncated]`].sort());
+    expect(long.n).toBe('Infinity');
     expect(redact.truncated).toBeGreaterThan(0);
   });
 

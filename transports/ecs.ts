@@ -305,6 +305,9 @@ export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json
   else doc['log.level'] = typeof userLevel === 'string' ? userLevel : 'info';
   if (userLevel !== undefined && userLevel !== doc['log.level']) put(moved, 'log.level', userLevel);
   const message = record[pino.messageKey] ?? record.message;
+  // Both `msg` and `message` logged: the second is the app's too, kept under the namespace.
+  if (pino.messageKey !== 'message' && record[pino.messageKey] !== undefined && record.message !== undefined)
+    put(moved, 'message', record.message);
   if (message !== undefined) doc.message = typeof message === 'string' ? message : JSON.stringify(message);
   doc['ecs.version'] = ECS_VERSION;
 

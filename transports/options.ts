@@ -78,7 +78,15 @@ const OUTPUT_KEYS: Record<string, ReadonlySet<string>> = {
     ...ES_NUMBERS,
   ]),
 };
-const REDACT_KEYS = new Set(['keys', 'patterns', 'censor', 'maxDepth', 'maxKeys', 'maxStringLength']);
+const REDACT_KEYS = new Set([
+  'keys',
+  'patterns',
+  'censor',
+  'maxDepth',
+  'maxKeys',
+  'maxStringLength',
+  'maxKeyLength',
+]);
 
 /** An http(s) URL Node can parse (a port over 65535 or an unclosed `[` is not one). */
 export function isHttpUrl(value: unknown): boolean {

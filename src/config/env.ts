@@ -116,6 +116,9 @@ export const defaults: Config = Object.freeze({
   sampler: Object.freeze({ name: 'parentbased_always_on', ratio: 1 }),
 });
 
+/** createLogger's level per profile when LOG_LEVEL does not set one (log/create-logger.ts uses it too). */
+export const PROFILE_LEVEL = { development: 'debug', production: 'info', test: 'warn' } as const;
+
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
 const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
@@ -234,6 +237,16 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       result[key] = value;
     }
   }
+  // LOG_LEVEL has no single default: a bad one leaves createLogger's profile level, which NODE_ENV picks.
+  problems.forEach((problem, i) => {
+    if (problem.variable !== 'LOG_LEVEL') return;
+    const profile =
+      result.nodeEnv === 'production' ? 'production' : result.nodeEnv === 'test' ? 'test' : 'development';
+    problems[i] = {
+      ...problem,
+      used: `${JSON.stringify(PROFILE_LEVEL[profile])} (the ${profile} profile's level)`,
+    };
+  });
   result.libpqVariables = Object.freeze(LIBPQ_VARIABLES.filter((name) => env[name]?.trim()));
   result.service = serviceFrom(env);
   result.exporters = exportersFrom(env);

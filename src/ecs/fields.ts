@@ -5,6 +5,13 @@
  */
 import { sqlStateOf } from '../pg/sqlstate.js';
 
+/** `3 attempts`, `1 attempt`: a count with its noun, singular or plural. */
+export const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** How a message names a transaction: `transaction transfer`, or `transaction` when it has no name of its own. */
+export const transactionLabel = (name: string) =>
+  name === 'transaction' ? 'transaction' : `transaction ${name}`;
+
 /** `event.dataset` of pgsight's own database records. */
 export const DB_DATASET = 'pgsight.db';
 

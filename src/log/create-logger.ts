@@ -15,7 +15,7 @@
 import pino, { type Logger, type LoggerOptions } from 'pino';
 // A type only: the transport's option shapes, as users write them (erased at run time).
 import type { OutputOptions } from '../../transports/index.js';
-import { processConfig } from '../config/env.js';
+import { PROFILE_LEVEL, processConfig } from '../config/env.js';
 import { currentLogScope, type LogScope } from '../ecs/log-context.js';
 import { TRANSPORT_TARGET } from '../ecs/transport-target.js';
 
@@ -38,7 +38,7 @@ export interface CreateLoggerOptions {
   pino?: LoggerOptions;
 }
 
-const DEFAULT_LEVEL: Record<Environment, string> = { development: 'debug', production: 'info', test: 'warn' };
+const DEFAULT_LEVEL: Record<Environment, string> = PROFILE_LEVEL;
 
 /** The child of `logger` bound to the scope's fields, made on the scope's first record through that logger. */
 function contextChild(logger: Logger, scope: LogScope): Logger {

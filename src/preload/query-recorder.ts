@@ -164,7 +164,8 @@ export function createQueryRecorder(
       };
       logger.error(record, `query failed${sqlState ? ` (${sqlState})` : ''} after ${ms} ms: ${query.text}`);
     } else {
-      logger.warn(record, `slow query (${ms} ms): ${query.text}`);
+      // With PGSIGHT_SLOW_QUERY_MS=0 every query is recorded: it is a query, not a slow one (event.action stays).
+      logger.warn(record, `${slowQueryMs === 0 ? 'query' : 'slow query'} (${ms} ms): ${query.text}`);
     }
   }
 

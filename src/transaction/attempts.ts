@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context, isSpanContextValid, type Span, trace } from '@opentelemetry/api';
 import type pg from 'pg';
-import { dbEvent, errorFields } from '../ecs/fields.js';
+import { counted, dbEvent, errorFields, transactionLabel } from '../ecs/fields.js';
 import { pgsightLogger } from '../ecs/pgsight-logger.js';
 import { PgsightError } from '../errors.js';
 import { backoffDelayMs } from '../pg/backoff.js';
@@ -41,7 +41,7 @@ async function runHooks(hooks: Hook[], kind: string, name: string): Promise<void
           db: { transaction: { name } },
           error: errorFields(error),
         },
-        `${kind} hook of transaction ${name} failed`,
+        `${kind} hook of ${transactionLabel(name)} failed`,
       );
     }
   }
@@ -159,7 +159,7 @@ async function failed<T>(run: Run<T>, tx: Transaction, phase: Phase, error: unkn
     giveBack(tx, run.pooled, true);
     const unknown = new PgsightError(
       'PGSIGHT_ERR_TX_OUTCOME_UNKNOWN',
-      `transaction ${info.name}: the connection was lost after COMMIT was sent; it may or may not have committed`,
+      `${transactionLabel(info.name)}: the connection was lost after COMMIT was sent; it may or may not have committed`,
       { cause: error },
     );
     recordEnd(info, span, 'unknown', attempt, run.startedAt, code, error);
@@ -193,7 +193,7 @@ async function failed<T>(run: Run<T>, tx: Transaction, phase: Phase, error: unkn
   if (retryable) {
     throw new PgsightError(
       'PGSIGHT_ERR_TX_RETRIES_EXHAUSTED',
-      `transaction ${info.name} failed on all ${attempt} attempts (${sqlStates.join(', ')})`,
+      `${transactionLabel(info.name)} failed on all ${counted(attempt, 'attempt')} (${sqlStates.join(', ')})`,
       { cause: error, details: [...sqlStates] },
     );
   }

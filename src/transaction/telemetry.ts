@@ -20,7 +20,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { PgsightLogger } from '../ecs/ecs-logger.js';
-import { dbEvent } from '../ecs/fields.js';
+import { counted, dbEvent, transactionLabel } from '../ecs/fields.js';
 import { pgsightLogger } from '../ecs/pgsight-logger.js';
 
 export type TransactionOutcome = 'committed' | 'rolled_back' | 'retries_exhausted' | 'unknown';
@@ -180,7 +180,7 @@ export function recordRetry(
       ...traceFields(span),
       event: dbEvent('db.transaction.retry'),
     },
-    `transaction ${info.name} attempt ${attempt} failed with ${sqlState}; retrying in ${delayMs} ms`,
+    `${transactionLabel(info.name)} attempt ${attempt} failed with ${sqlState}; retrying in ${delayMs} ms`,
   );
 }
 
@@ -279,5 +279,5 @@ export function transactionEndMessage(
   attempt: number,
   durationMs: number,
 ): string {
-  return `transaction ${name} ${outcome.replace('_', ' ')} after ${attempt} attempt(s) in ${durationMs.toFixed(1)} ms`;
+  return `${transactionLabel(name)} ${outcome.replace('_', ' ')} after ${counted(attempt, 'attempt')} in ${durationMs.toFixed(1)} ms`;
 }

@@ -8,6 +8,7 @@
  * and a pooled connection while PostgreSQL waits (compare idle_in_transaction_session_timeout,
  * https://www.postgresql.org/docs/current/runtime-config-client.html).
  */
+import { isAbsolute, relative as relativePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processConfig, type TxOrigin } from '../config/env.js';
 import { dbEvent } from '../ecs/fields.js';
@@ -100,6 +101,23 @@ const PG_OR_NODE = /node:internal|node_modules[\\/]pg(-pool)?[\\/]/;
 const isAppFrame = (frame: string) =>
   !OWN_PREFIXES.some((prefix) => frame.includes(prefix)) && !PG_OR_NODE.test(frame);
 
+/**
+ * ECS's `log.origin.file.name` is a file name: an ESM frame's `file:///...` URL becomes a path, relative to the
+ * app's working directory when the file is inside it.
+ */
+function fileName(location: string): string {
+  let path = location;
+  if (path.startsWith('file://'))
+    try {
+      path = fileURLToPath(path);
+    } catch {
+      return location;
+    }
+  if (!isAbsolute(path)) return path;
+  const relative = relativePath(process.cwd(), path);
+  return relative.startsWith('..') || isAbsolute(relative) ? path : relative;
+}
+
 /** `log.origin.*` (ECS) and `code.stacktrace` for a record, from the first frame outside pgsight. */
 export function originFields(origin: Origin): Record<string, unknown> {
   const stack = origin.stack ?? '';
@@ -111,7 +129,7 @@ export function originFields(origin: Origin): Record<string, unknown> {
   return {
     log: {
       origin: {
-        file: { name: match[2], line: Number(match[3]) },
+        file: { name: fileName(match[2] as string), line: Number(match[3]) },
         ...(match[1] ? { function: match[1] } : {}),
       },
     },

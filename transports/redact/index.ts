@@ -31,6 +31,8 @@ export interface RedactOptions {
   maxKeys?: number;
   /** Characters per string scanned; a longer string is cut to this. @default 262144 */
   maxStringLength?: number;
+  /** Characters per key; a longer key is cut to this, with a marker. @default 256 */
+  maxKeyLength?: number;
 }
 
 export interface Redactor {
@@ -184,6 +186,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   const maxDepth = options.maxDepth ?? 32;
   const maxKeys = options.maxKeys ?? 1000;
   const maxStringLength = options.maxStringLength ?? 262_144;
+  const maxKeyLength = options.maxKeyLength ?? 256;
   const extraKeys: ReadonlySet<string> = new Set((options.keys ?? []).map((k) => keyWords(k).join('')));
   const keyCache = new Map<string, boolean>();
   const isSecretKey = (key: string): boolean => {
@@ -241,7 +244,9 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
 
   const walk = (value: unknown, depth: number, parentKey = ''): unknown => {
     if (typeof value === 'string') return text(value);
-    if (typeof value === 'number') return cardLike(value) ? censor : value;
+    // JSON has no Infinity: `1e400` would become null. Kept as what it is, a string.
+    if (typeof value === 'number')
+      return cardLike(value) ? censor : Number.isFinite(value) ? value : String(value);
     if (value === null || typeof value !== 'object') return value;
     if (depth >= maxDepth) {
       truncated++;
@@ -250,24 +255,41 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     if (Array.isArray(value)) {
       if (value.length > maxKeys) {
         truncated++;
+        const cut = value.length - maxKeys;
         value.length = maxKeys;
+        for (let i = 0; i < value.length; i++) value[i] = walk(value[i], depth + 1);
+        value.push(`[truncated: ${cut} more]`);
+        return value;
       }
       for (let i = 0; i < value.length; i++) value[i] = walk(value[i], depth + 1);
       return value;
     }
     const object = value as Record<string, unknown>;
     let count = 0;
-    for (const key in object) {
+    let dropped = 0;
+    for (const key of Object.keys(object)) {
       if (++count > maxKeys) {
         delete object[key];
-        truncated++;
+        dropped++;
         continue;
       }
       const v = object[key];
+      if (key.length > maxKeyLength) {
+        // A key is scanned and kept, but not a megabyte of it.
+        truncated++;
+        delete object[key];
+        const short = `${key.slice(0, maxKeyLength)}…[truncated]`;
+        object[short] = secretValue(key, v) ? censor : walk(v, depth + 1, key);
+        continue;
+      }
       if (secretValue(key, v)) object[key] = censor;
       else if (typeof v === 'string' && isTraceId(depth, parentKey, key, v)) continue;
       else if (v !== null && (typeof v === 'string' || typeof v === 'object' || typeof v === 'number'))
         object[key] = walk(v, depth + 1, key);
+    }
+    if (dropped > 0) {
+      truncated++;
+      object['[truncated]'] = `${dropped} more keys`;
     }
     return object;
   };

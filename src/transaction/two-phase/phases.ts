@@ -5,7 +5,7 @@
  */
 import { context, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import type pg from 'pg';
-import { dbEvent } from '../../ecs/fields.js';
+import { counted, dbEvent } from '../../ecs/fields.js';
 import { pgsightLogger } from '../../ecs/pgsight-logger.js';
 import { PgsightError } from '../../errors.js';
 import { backoffDelayMs } from '../../pg/backoff.js';
@@ -172,7 +172,7 @@ export async function commitAll<P extends string>(
               event: dbEvent('db.transaction.commit_pending'),
               db: { transaction: { kind: 'two_phase', global_id: run.globalId, participant: p.name } },
             },
-            `two-phase transaction ${run.globalId} is committed, but COMMIT PREPARED on ${p.name} failed ${attempt} times; recoverInDoubt will finish it`,
+            `two-phase transaction ${run.globalId} is committed, but COMMIT PREPARED on ${p.name} failed ${counted(attempt, 'time')}; recoverInDoubt will finish it`,
           );
           break;
         }
