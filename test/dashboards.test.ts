@@ -151,7 +151,15 @@ describe('Elasticsearch assets', () => {
     expect(indexTemplate.index_patterns).toEqual(['logs-pgsight.*-*']);
     expect(indexTemplate.priority).toBeGreaterThan(100);
     expect(indexTemplate.data_stream).toEqual({});
-    expect(indexTemplate.composed_of).toContain('pgsight@mappings');
+    expect(indexTemplate.composed_of).toContain('pgsight-mappings');
+    expect(indexTemplate.allow_auto_create).toBe(true);
+    // The data view shows event.duration with its unit (12.5 ms), not a bare number.
+    for (const file of [
+      'pgsight-postgresql-queries.ndjson',
+      'pgsight-service-overview.ndjson',
+      'pgsight-transactions.ndjson',
+    ])
+      expect(readFileSync(join(dir, file), 'utf8')).toContain('\\"showSuffix\\":true');
     expect(indexTemplate.template.settings.index.lifecycle.name).toBe('pgsight-logs');
     for (const file of files) {
       const view = validate(file).objects.find((o) => o.type === 'index-pattern') as {

@@ -1,11 +1,12 @@
 // `npx pgsight setup`, run as users run it (the package's bin in a child process), against local servers
 // that speak the Elasticsearch and Kibana endpoints it calls. The requests they record are what is asserted.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeElasticsearch } from './support/es-server.js';
 import { FakeKibana } from './support/kibana-server.js';
-import { root, runNode } from './support/run-node.js';
+import { fixture, root, runNode } from './support/run-node.js';
 
 const dashboards = join(root, 'dashboards');
 const bin = join(root, 'dist', 'src', 'cli', 'index.js');
@@ -58,7 +59,7 @@ describe('pgsight setup', () => {
     expect(run.code).toBe(0);
     expect(writes(es)).toEqual([
       'PUT /_ilm/policy/pgsight-logs',
-      'PUT /_component_template/pgsight@mappings',
+      'PUT /_component_template/pgsight-mappings',
       'PUT /_index_template/logs-pgsight',
     ]);
     expect(es.indexTemplates.get('logs-pgsight')?.index_patterns).toEqual(['logs-pgsight.*-*']);
@@ -73,7 +74,7 @@ describe('pgsight setup', () => {
     expect(run.stdout.trim().split('\n')).toEqual([
       `pgsight setup: Elasticsearch ${es.url}: version 8.11.0`,
       'pgsight setup: ILM policy pgsight-logs: created',
-      'pgsight setup: component template pgsight@mappings: created',
+      'pgsight setup: component template pgsight-mappings: created',
       'pgsight setup: index template logs-pgsight: created',
       `pgsight setup: Kibana ${kibana.url}: version 8.11.0`,
       expect.stringMatching(/^pgsight setup: dashboard \[pgsight\] Service overview \(.*\): imported$/),
@@ -145,6 +146,70 @@ describe('pgsight setup', () => {
       '--dry-run',
     );
     expect(withUser.code, withUser.stderr).toBe(0);
+  });
+
+  it('migrates from the component template named with @ (reserved by Elasticsearch) to pgsight-mappings', async () => {
+    const { es, kibana } = await servers();
+    // What an earlier version left: its component template, composed by its index template.
+    es.componentTemplates.set('pgsight@mappings', { template: { mappings: { properties: {} } } });
+    es.indexTemplates.set('logs-pgsight', {
+      index_patterns: ['logs-pgsight.*-*'],
+      composed_of: ['pgsight@mappings'],
+    });
+    const run = await setup(...both(es, kibana));
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('component template pgsight@mappings: removed (replaced by another name)');
+    expect(es.componentTemplates.has('pgsight@mappings')).toBe(false);
+    expect(es.componentTemplates.has('pgsight-mappings')).toBe(true);
+    const again = await setup(...both(es, kibana));
+    expect(again.stdout).not.toContain('removed');
+  });
+
+  it("on a cluster that restricts auto-creation, pgsight's streams are still created (allow_auto_create)", async () => {
+    const { es, kibana } = await servers();
+    es.autoCreateIndex = false;
+    expect((await setup('--elasticsearch', es.url)).code).toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), 'pgsight-autocreate-'));
+    const run = await runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: {
+        TRANSPORT_OPTIONS: JSON.stringify({
+          statusIntervalMs: 0,
+          outputs: [
+            { type: 'elasticsearch', node: es.url, dataStream: 'logs-pgsight.app-default', spoolDir: dir },
+          ],
+        }),
+        LINES: '5',
+      },
+    });
+    expect(run.code).toBe(0);
+    expect(es.count()).toBe(5);
+    // A stream no template allows is refused, as Elasticsearch refuses it.
+    const other = await runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: {
+        TRANSPORT_OPTIONS: JSON.stringify({
+          statusIntervalMs: 0,
+          outputs: [{ type: 'elasticsearch', node: es.url, dataStream: 'logs-other-default', spoolDir: dir }],
+        }),
+        LINES: '1',
+      },
+    });
+    expect(other.stderr).toMatch(/dead_lettered=1/);
+    expect(kibana.requests).toHaveLength(0);
+  });
+
+  it('takes credentials from the environment, so that they are not on the command line', async () => {
+    const { es, kibana } = await servers();
+    es.authorization = 'ApiKey ZXMta2V5';
+    kibana.authorization = `Basic ${Buffer.from('kib:secret').toString('base64')}`;
+    const run = await runNode(bin, {
+      args: [],
+      scriptArgs: ['setup', ...both(es, kibana)],
+      env: { ELASTICSEARCH_API_KEY: 'ZXMta2V5', KIBANA_USERNAME: 'kib', KIBANA_PASSWORD: 'secret' },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(kibana.objects().size).toBe(allObjects.size);
   });
 
   it('a second space: its objects get new ids from Kibana, and a second run there changes nothing', async () => {

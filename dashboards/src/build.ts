@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ELASTICSEARCH_ASSETS, MIN_ELASTICSEARCH } from './elasticsearch.ts';
+import { ELASTICSEARCH_ASSETS, MIN_ELASTICSEARCH, RETIRED_COMPONENT_TEMPLATES } from './elasticsearch.ts';
 import { type DashboardFile, dataView, encode, MIN_KIBANA } from './kibana.ts';
 import { postgresqlQueries } from './postgresql-queries.ts';
 import { serviceOverview } from './service-overview.ts';
@@ -23,11 +23,17 @@ import { transactions } from './transactions.ts';
 
 export const DASHBOARDS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** event.duration is in nanoseconds (ECS); shown as milliseconds. */
+/** event.duration is in nanoseconds (ECS); shown as milliseconds, with the unit (`12.5 ms`, not `12.5`). */
 const FIELD_FORMATS = {
   'event.duration': {
     id: 'duration',
-    params: { inputFormat: 'nanoseconds', outputFormat: 'asMilliseconds', outputPrecision: 1 },
+    params: {
+      inputFormat: 'nanoseconds',
+      outputFormat: 'asMilliseconds',
+      outputPrecision: 1,
+      showSuffix: true,
+      useShortSuffix: true,
+    },
   },
 };
 
@@ -68,6 +74,8 @@ export function buildAssets(): Map<string, string> {
       name,
       path,
     })),
+    // Component templates earlier versions installed: removed once nothing composes them.
+    retiredComponentTemplates: RETIRED_COMPONENT_TEMPLATES,
     dashboards: DASHBOARDS.map((d) => ({
       file: d.file,
       id: d.dashboard.id,

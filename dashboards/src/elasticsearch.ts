@@ -11,7 +11,13 @@ import { DATA_VIEW_PATTERN } from './kibana.ts';
 
 export const MIN_ELASTICSEARCH = '8.11.0';
 export const ILM_POLICY = 'pgsight-logs';
-export const COMPONENT_TEMPLATE = 'pgsight@mappings';
+export const COMPONENT_TEMPLATE = 'pgsight-mappings';
+/**
+ * Its name before: `@` is Elasticsearch's own (its built-in templates are `logs@mappings`, `ecs@mappings`, ...;
+ * the index templates docs ask users not to use it), so `pgsight setup` removes this one once the index
+ * template no longer composes it.
+ */
+export const RETIRED_COMPONENT_TEMPLATES = ['pgsight@mappings'];
 export const INDEX_TEMPLATE = 'logs-pgsight';
 /** The user's own additions, composed last when it exists (the `@custom` convention of Elastic's templates). */
 export const CUSTOM_TEMPLATE = 'logs-pgsight@custom';
@@ -131,6 +137,9 @@ export const indexTemplate = {
   composed_of: ['logs@mappings', 'logs@settings', 'ecs@mappings', COMPONENT_TEMPLATE, CUSTOM_TEMPLATE],
   ignore_missing_component_templates: ['logs@mappings', 'logs@settings', 'ecs@mappings', CUSTOM_TEMPLATE],
   // Nested, as Elasticsearch returns settings: `setup` compares what is installed with this, key by key.
+  // As the built-in logs@template does: a cluster whose action.auto_create_index restricts automatic creation
+  // still creates pgsight's streams on their first document.
+  allow_auto_create: true,
   template: { settings: { index: { lifecycle: { name: ILM_POLICY } } } },
   _meta: { managed_by: 'pgsight', description: 'pgsight data streams: logs-pgsight.<service>-<namespace>' },
 };

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
  * The `pgsight` command (package.json `bin`): `npx pgsight setup ...`. Progress on stdout, one line per
  * step; a failure is one line on stderr with its error code, and a distinct exit status per kind.
  */
+import { processConfig } from '../config/env.js';
 import { Problems } from '../config/problems.js';
 import { PgsightError, type PgsightErrorCode } from '../errors.js';
 import { type SetupOptions, setup } from './setup.js';
@@ -12,7 +13,7 @@ const HELP = `Usage: pgsight setup [--elasticsearch URL] [--kibana URL] [--api-k
                      [--space SPACE] [--dry-run]
 
 Installs what pgsight's Kibana dashboards need:
-  Elasticsearch  the ILM policy pgsight-logs, the component template pgsight@mappings and the index
+  Elasticsearch  the ILM policy pgsight-logs, the component template pgsight-mappings and the index
                  template logs-pgsight (data streams logs-pgsight.*-*)
   Kibana         the dashboards in dashboards/*.ndjson, with their data view (imported with overwrite)
 
@@ -24,6 +25,9 @@ Options:
   --api-key KEY         an API key (the encoded form), sent to both
   --user USER           basic authentication user, sent to both (with --password)
   --password PASSWORD   basic authentication password
+                        Prefer the environment to these three (the command line shows in ps):
+                        ELASTICSEARCH_API_KEY, or ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD;
+                        KIBANA_API_KEY, KIBANA_USERNAME, KIBANA_PASSWORD for Kibana's own (default: the same)
   --space SPACE         Kibana space to import into (default: the default space)
   --dry-run             print what would change, change nothing
   -h, --help            this text
@@ -92,7 +96,27 @@ export function parseSetupArgs(args: string[]): SetupOptions | 'help' {
   if ((v.user === undefined) !== (v.password === undefined))
     problems.add('--user and --password go together');
   problems.throwIfAny('PGSIGHT_ERR_ARGUMENT_INVALID', 'pgsight setup', USAGE_HINT);
+  // Credentials on the command line show in `ps`: with no flag, they come from the environment.
+  const fromFlags = v['api-key'] !== undefined || v.user !== undefined;
+  const { elasticsearch: es, kibana } = processConfig().setupCredentials;
+  const envCredentials = fromFlags
+    ? {}
+    : {
+        ...(es.apiKey
+          ? { apiKey: es.apiKey }
+          : es.username
+            ? { user: es.username, password: es.password ?? '' }
+            : {}),
+        ...(kibana !== es
+          ? kibana.apiKey
+            ? { kibanaApiKey: kibana.apiKey }
+            : kibana.username
+              ? { kibanaUser: kibana.username, kibanaPassword: kibana.password ?? '' }
+              : {}
+          : {}),
+      };
   return {
+    ...envCredentials,
     ...(v.elasticsearch ? { elasticsearch: v.elasticsearch } : {}),
     ...(v.kibana ? { kibana: v.kibana } : {}),
     ...(v['api-key'] ? { apiKey: v['api-key'] } : {}),

@@ -24,6 +24,10 @@ export interface SetupOptions {
   apiKey?: string;
   user?: string;
   password?: string;
+  /** Kibana's own credentials. @default the Elasticsearch ones (apiKey, user, password) */
+  kibanaApiKey?: string;
+  kibanaUser?: string;
+  kibanaPassword?: string;
   dryRun?: boolean;
   /** Where manifest.json and the built files are. @default the package's dashboards/ */
   dashboardsDir?: URL;
@@ -39,6 +43,8 @@ interface Manifest {
     path: string;
   }[];
   dashboards: { file: string; id: string; title: string }[];
+  /** Component templates earlier versions installed, removed by setup. */
+  retiredComponentTemplates?: string[];
 }
 
 type Json = Record<string, unknown>;
@@ -124,7 +130,11 @@ async function setupElasticsearch(
     maxRetries: 2,
     requestTimeout: 30_000,
   });
-  const call = async (method: 'GET' | 'PUT', path: string, body?: Json): Promise<Json | undefined> => {
+  const call = async (
+    method: 'GET' | 'PUT' | 'DELETE',
+    path: string,
+    body?: Json,
+  ): Promise<Json | undefined> => {
     try {
       return (await client.transport.request({ method, path, ...(body ? { body } : {}) })) as Json;
     } catch (error) {
@@ -134,7 +144,7 @@ async function setupElasticsearch(
         const status = error.statusCode ?? 0;
         const reason = (error.body as { error?: { reason?: string } })?.error?.reason ?? '';
         if (status === 401 || status === 403) throw unauthorized('Elasticsearch', url, status, reason);
-        if (status === 404 && method === 'GET') return undefined;
+        if (status === 404 && (method === 'GET' || method === 'DELETE')) return undefined;
         throw new PgsightError(
           'PGSIGHT_ERR_SETUP_REQUEST',
           `Elasticsearch at ${url} answered ${method} ${path} with ${status}: ${reason || JSON.stringify(error.body)}`,
@@ -169,6 +179,18 @@ async function setupElasticsearch(
         print(`${label}: ${verb}`);
       }
     }
+    // Migration: templates an earlier version installed under a name pgsight no longer uses. The index
+    // template above no longer composes them, so Elasticsearch lets them go.
+    for (const name of manifest.retiredComponentTemplates ?? []) {
+      const path = `/_component_template/${encodeURIComponent(name)}`;
+      if (!(await call('GET', path))) continue;
+      if (options.dryRun)
+        print(`component template ${name}: would be removed, replaced by another name (dry run)`);
+      else {
+        await call('DELETE', path);
+        print(`component template ${name}: removed (replaced by another name)`);
+      }
+    }
   } finally {
     await client.close();
   }
@@ -180,9 +202,13 @@ async function setupKibana(options: SetupOptions, manifest: Manifest, dir: URL, 
   const url = (options.kibana as string).replace(/\/+$/, '');
   const base = `${url}${options.space ? `/s/${encodeURIComponent(options.space)}` : ''}`;
   const headers: Record<string, string> = { 'kbn-xsrf': 'pgsight' };
-  if (options.apiKey) headers.authorization = `ApiKey ${options.apiKey}`;
-  else if (options.user)
-    headers.authorization = `Basic ${Buffer.from(`${options.user}:${options.password ?? ''}`).toString('base64')}`;
+  const own = options.kibanaApiKey !== undefined || options.kibanaUser !== undefined;
+  const apiKey = own ? options.kibanaApiKey : options.apiKey;
+  const user = own ? options.kibanaUser : options.user;
+  const password = own ? options.kibanaPassword : options.password;
+  if (apiKey) headers.authorization = `ApiKey ${apiKey}`;
+  else if (user)
+    headers.authorization = `Basic ${Buffer.from(`${user}:${password ?? ''}`).toString('base64')}`;
 
   const request = async (
     method: string,

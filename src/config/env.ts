@@ -39,6 +39,12 @@ export interface Config {
   readonly nodeEnv: string | undefined;
   /** `DATABASE_URL`: where the demo, tests, benchmarks and `pgsight/testing` connect. @default undefined (libpq's `PG*` variables when set, else `postgres://postgres@127.0.0.1:5432/test`; the tests and the demo start an embedded server instead) */
   readonly databaseUrl: string | undefined;
+  /**
+   * Credentials for `pgsight setup`, from the environment rather than the command line (where `ps` shows
+   * them): `ELASTICSEARCH_API_KEY`, or `ELASTICSEARCH_USERNAME` and `ELASTICSEARCH_PASSWORD`; `KIBANA_API_KEY`,
+   * `KIBANA_USERNAME`, `KIBANA_PASSWORD` for Kibana (default: the Elasticsearch ones).
+   */
+  readonly setupCredentials: Readonly<Record<'elasticsearch' | 'kibana', SetupCredentials>>;
   /** Which of libpq's connection variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, ...) are set: pg reads them itself. */
   readonly libpqVariables: readonly string[];
   /** `service.*` of every record: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `NODE_ENV`, the app's package.json. */
@@ -47,6 +53,12 @@ export interface Config {
   readonly exporters: ExporterChoice;
   /** `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, as the OTel SDK spec defines them. @default parentbased_always_on */
   readonly sampler: SamplerChoice;
+}
+
+export interface SetupCredentials {
+  readonly apiKey?: string | undefined;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
 }
 
 export interface SamplerChoice {
@@ -111,6 +123,7 @@ export const defaults: Config = Object.freeze({
   nodeEnv: undefined,
   databaseUrl: undefined,
   libpqVariables: Object.freeze([]),
+  setupCredentials: Object.freeze({ elasticsearch: {}, kibana: {} }),
   service: Object.freeze({ name: 'unknown_service:node', version: undefined, environment: undefined }),
   exporters: Object.freeze({ traces: false, metrics: false, logs: false }),
   sampler: Object.freeze({ name: 'parentbased_always_on', ratio: 1 }),
@@ -174,7 +187,7 @@ const httpUrl: Parser<string> = {
 
 /** Which variable feeds which setting, and how it is parsed. */
 const VARIABLES: {
-  [K in Exclude<keyof Config, 'service' | 'exporters' | 'sampler' | 'libpqVariables'>]: [
+  [K in Exclude<keyof Config, 'service' | 'exporters' | 'sampler' | 'libpqVariables' | 'setupCredentials'>]: [
     variable: string,
     parser: Parser<NonNullable<Config[K]>>,
   ];
@@ -196,7 +209,28 @@ const VARIABLES: {
 };
 
 /** Every variable pgsight reads, for the README check and for `--help` style listings. */
-export const configVariables: readonly string[] = Object.values(VARIABLES).map(([variable]) => variable);
+const SETUP_VARIABLES = {
+  elasticsearch: ['ELASTICSEARCH_API_KEY', 'ELASTICSEARCH_USERNAME', 'ELASTICSEARCH_PASSWORD'],
+  kibana: ['KIBANA_API_KEY', 'KIBANA_USERNAME', 'KIBANA_PASSWORD'],
+} as const;
+
+export const configVariables: readonly string[] = [
+  ...Object.values(VARIABLES).map(([variable]) => variable),
+  ...SETUP_VARIABLES.elasticsearch,
+  ...SETUP_VARIABLES.kibana,
+];
+
+function setupCredentialsFrom(env: NodeJS.ProcessEnv): Config['setupCredentials'] {
+  const read = ([apiKey, username, password]: readonly [string, string, string]): SetupCredentials => ({
+    apiKey: env[apiKey] || undefined,
+    username: env[username] || undefined,
+    password: env[password] || undefined,
+  });
+  const elasticsearch = read(SETUP_VARIABLES.elasticsearch);
+  const kibana = read(SETUP_VARIABLES.kibana);
+  const anyKibana = kibana.apiKey || kibana.username || kibana.password;
+  return Object.freeze({ elasticsearch, kibana: anyKibana ? kibana : elasticsearch });
+}
 
 function reportToStderr(problem: ConfigProblem): void {
   process.stderr.write(
@@ -248,6 +282,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     };
   });
   result.libpqVariables = Object.freeze(LIBPQ_VARIABLES.filter((name) => env[name]?.trim()));
+  result.setupCredentials = setupCredentialsFrom(env);
   result.service = serviceFrom(env);
   result.exporters = exportersFrom(env);
   result.sampler = samplerFrom(env, problems);

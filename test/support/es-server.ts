@@ -73,6 +73,13 @@ export class FakeElasticsearch {
    * it measures the sender, and the checks would take CPU from it on the same machine.
    */
   checkDocuments = true;
+  /**
+   * The cluster setting `action.auto_create_index`: false restricts automatic creation, and a new data stream
+   * is then created only when its matching index template has `allow_auto_create: true` (as the built-in
+   * `logs@template` has). https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-index_.html#index-creation
+   */
+  autoCreateIndex = true;
+  private readonly streams = new Set<string>();
   /** The next N `_bulk` requests are applied, then their connection is cut before the answer. */
   cutResponses = 0;
   /** Documents the failure store took, with the reason. */
@@ -216,7 +223,7 @@ export class FakeElasticsearch {
         return this.bulk(body, res, filter);
       }
       const asset = /^\/(_ilm\/policy|_component_template|_index_template)\/([^/]+)$/.exec(path);
-      if (asset && (req.method === 'GET' || req.method === 'PUT'))
+      if (asset && (req.method === 'GET' || req.method === 'PUT' || req.method === 'DELETE'))
         return this.asset(req.method, asset[1] as string, decodeURIComponent(asset[2] as string), body, res);
       this.send(res, 404, {
         error: { type: 'not_found', reason: `no handler for ${req.method} ${path}` },
@@ -254,7 +261,36 @@ export class FakeElasticsearch {
     }
     if (kind === '_component_template') {
       if (method === 'PUT') {
+        // `@` names are Elasticsearch's own templates (logs@mappings, ecs@mappings, the @custom hooks its own
+        // templates compose): the index templates docs ask users not to name theirs so. This stand-in refuses
+        // them, so that pgsight can never depend on one.
+        if (name.includes('@') && !name.endsWith('@custom'))
+          return this.send(res, 400, {
+            error: {
+              type: 'illegal_argument_exception',
+              reason: `component template [${name}]: '@' is reserved for Elasticsearch's built-in templates`,
+            },
+            status: 400,
+          });
         this.componentTemplates.set(name, JSON.parse(body));
+        return this.send(res, 200, { acknowledged: true });
+      }
+      if (method === 'DELETE') {
+        if (!this.componentTemplates.has(name))
+          return notFound(`component template matching [${name}] not found`);
+        // Elasticsearch refuses to remove a component template an index template composes.
+        const users = [...this.indexTemplates]
+          .filter(([, t]) => ((t.composed_of as string[] | undefined) ?? []).includes(name))
+          .map(([n]) => n);
+        if (users.length > 0)
+          return this.send(res, 400, {
+            error: {
+              type: 'illegal_argument_exception',
+              reason: `component templates [${name}] cannot be removed as they are still in use by index templates [${users.join(', ')}]`,
+            },
+            status: 400,
+          });
+        this.componentTemplates.delete(name);
         return this.send(res, 200, { acknowledged: true });
       }
       const stored = this.componentTemplates.get(name);
@@ -344,6 +380,24 @@ export class FakeElasticsearch {
     return undefined;
   }
 
+  /** The highest-priority index template whose pattern matches `index` allows automatic creation. */
+  private templateAllowsAutoCreate(index: string): boolean {
+    let best: Record<string, unknown> | undefined;
+    for (const template of this.indexTemplates.values()) {
+      const patterns = (template.index_patterns as string[] | undefined) ?? [];
+      const matches = patterns.some((p) =>
+        new RegExp(
+          `^${p
+            .split('*')
+            .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('.*')}$`,
+        ).test(index),
+      );
+      if (matches && Number(template.priority ?? 0) >= Number(best?.priority ?? -1)) best = template;
+    }
+    return best?.allow_auto_create === true;
+  }
+
   private bulk(body: string, res: ServerResponse, filterPath: string | null): void {
     const lines = body.split('\n').filter((l) => l.length > 0);
     const items: Record<string, unknown>[] = [];
@@ -373,6 +427,12 @@ export class FakeElasticsearch {
       if (badName) {
         status = 400;
         error = { type: 'invalid_index_name_exception', reason: `Invalid index name [${index}], ${badName}` };
+      } else if (!this.autoCreateIndex && !this.streams.has(index) && !this.templateAllowsAutoCreate(index)) {
+        status = 404;
+        error = {
+          type: 'index_not_found_exception',
+          reason: `no such index [${index}] and [action.auto_create_index] ([false]) doesn't match`,
+        };
       } else if (parsing && this.failureStore && index.startsWith('logs-')) {
         failureStore = 'used';
         this.failureStored.push({ index, id, reason: parsing });
@@ -403,7 +463,10 @@ export class FakeElasticsearch {
             type: 'version_conflict_engine_exception',
             reason: `[${id}]: version conflict, document already exists`,
           };
-        } else this.docs.set(key, new StoredDoc(index, id, lines[i + 1] as string));
+        } else {
+          this.docs.set(key, new StoredDoc(index, id, lines[i + 1] as string));
+          this.streams.add(index);
+        }
       }
       if (status >= 300) errors = true;
       // filter_path=errors,items.*.status,items.*.error keeps only those, as Elasticsearch does.
