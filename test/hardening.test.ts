@@ -201,6 +201,48 @@ describe('bad settings never crash the app', () => {
   });
 });
 
+describe('the summary', () => {
+  it('is quiet at a clean exit by default, and counts each output apart when something went wrong', async () => {
+    const dir = tmp('summary');
+    const quiet = await runNode(fixture('log-hostile.mjs'), {
+      args: [],
+      env: {
+        SCENARIO: 'none',
+        COUNT: '3',
+        TRANSPORT_OPTIONS: JSON.stringify({
+          statusIntervalMs: 0,
+          outputs: [{ type: 'file', path: join(dir, 'q.ndjson') }],
+        }),
+      },
+    });
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).not.toContain('pgsight/transport:');
+    const down = await runNode(fixture('log-hostile.mjs'), {
+      args: [],
+      env: {
+        SCENARIO: 'none',
+        COUNT: '3',
+        TRANSPORT_OPTIONS: JSON.stringify({
+          statusIntervalMs: 0,
+          closeTimeoutMs: 500,
+          outputs: [
+            { type: 'file', path: join(dir, 'd.ndjson') },
+            {
+              type: 'elasticsearch',
+              node: 'http://127.0.0.1:9',
+              dataStream: 'logs-sum-test',
+              spoolDir: join(dir, 'spool'),
+            },
+          ],
+        }),
+      },
+    });
+    expect(down.stderr).toMatch(
+      /received=3 unparsed=0; file \S+: shipped=3 .*; elasticsearch logs-sum-test: shipped=0 .*spooled=3/,
+    );
+  });
+});
+
 describe('a torn spool', () => {
   it('a partial last line from a kill is cut off and counted; the record before it and the next one ship', async () => {
     const es = new FakeElasticsearch();

@@ -57,10 +57,20 @@ export interface TransportStats extends OutputStats {
   repaired: number;
 }
 
+/**
+ * The status line: what the transport read, then each output's own counts (a sum over outputs would read
+ * wrong: 3 shipped to stdout is not 3 shipped to Elasticsearch).
+ */
 function summary(stats: TransportStats, outputs: Output[]): string {
-  const per = outputs.map((o) => `${o.name}: ${JSON.stringify(o.stats)}`).join('; ');
-  const extra = `${stats.failureStored ? ` failure_stored=${stats.failureStored}` : ''}${stats.unmappable ? ` unmappable=${stats.unmappable}` : ''}${stats.repaired ? ` repaired=${stats.repaired}` : ''}`;
-  return `pgsight/transport: received=${stats.received} shipped=${stats.shipped} retried=${stats.retried} spooled=${stats.spooled} dead_lettered=${stats.deadLettered} dropped=${stats.dropped} unparsed=${stats.unparsed}${extra} (${per})\n`;
+  const extra = `${stats.unmappable ? ` unmappable=${stats.unmappable}` : ''}${stats.repaired ? ` repaired=${stats.repaired}` : ''}`;
+  const per = outputs
+    .map((o) => {
+      const s = o.stats;
+      const stored = s.failureStored ? ` failure_stored=${s.failureStored}` : '';
+      return `${o.name}: shipped=${s.shipped} retried=${s.retried} spooled=${s.spooled} dead_lettered=${s.deadLettered} dropped=${s.dropped}${stored}`;
+    })
+    .join('; ');
+  return `pgsight/transport: received=${stats.received} unparsed=${stats.unparsed}${extra}; ${per}\n`;
 }
 
 function totals(
@@ -278,7 +288,7 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
             total.unmappable +
             total.repaired >
           0;
-        const mode = options.summary ?? 'always';
+        const mode = options.summary ?? 'on-trouble';
         if (mode === 'always' || (mode === 'on-trouble' && trouble)) writeStderr(summary(total, outputs));
       },
     },

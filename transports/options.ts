@@ -32,7 +32,7 @@ export interface TransportOptions {
    * sends the configuration from the logger's constructor). @default true
    */
   expectPinoConfig?: boolean;
-  /** The final summary on stderr: always, only when something was retried, spooled, dead-lettered, dropped or repaired, or never. @default 'always' */
+  /** The final summary on stderr: always, only when something was retried, spooled, dead-lettered, dropped, failure-stored or repaired, or never. @default 'on-trouble' */
   summary?: 'always' | 'on-trouble' | 'never';
 }
 
