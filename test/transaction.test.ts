@@ -279,11 +279,13 @@ describe('retries', () => {
       { id: 1, balance: 100 },
       { id: 2, balance: 100 },
     ]);
-    expect(
-      byAction(records, 'db.transaction.retry').map(
-        (r) => (r.db as { response: { status_code: string } }).response.status_code,
-      ),
-    ).toEqual(['40P01']);
+    // At least one real deadlock, and nothing but deadlocks retried: the server may pick a victim again
+    // when the retried attempt meets the other transaction before it commits.
+    const retried = byAction(records, 'db.transaction.retry').map(
+      (r) => (r.db as { response: { status_code: string } }).response.status_code,
+    );
+    expect(retried.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(retried)).toEqual(new Set(['40P01']));
     expect(
       byAction(records, 'db.transaction.end').map(
         (r) => (r.db as { transaction: { outcome: string } }).transaction.outcome,

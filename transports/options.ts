@@ -65,7 +65,7 @@ const OUTPUT_KEYS: Record<string, ReadonlySet<string>> = {
   stdout: new Set(['type']),
   stderr: new Set(['type']),
   file: new Set(['type', 'path', 'rotationCheckMs']),
-  pretty: new Set(['type', 'colorize']),
+  pretty: new Set(['type', 'colorize', 'details']),
   logstash: new Set(['type', 'host', 'port', 'spoolDir', 'maxSpoolBytes', 'retry']),
   elasticsearch: new Set([
     'type',

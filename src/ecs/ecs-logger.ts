@@ -6,6 +6,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { isatty } from 'node:tty';
 import pino, { type Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { currentLogContext } from './log-context.js';
@@ -89,11 +90,21 @@ function writableFile(path: string): boolean {
   }
 }
 
+/**
+ * A developer's terminal: the development profile (NODE_ENV neither production nor test) writing to a TTY.
+ * pgsight's records then read like the app's pretty lines; piped or in production they stay ECS JSON.
+ */
+function developmentTerminal(config: Config): boolean {
+  return config.nodeEnv !== 'production' && config.nodeEnv !== 'test' && isatty(1);
+}
+
 function transportOptions(config: Config) {
   const outputs: Record<string, unknown>[] = [
     config.logFile && writableFile(config.logFile)
       ? { type: 'file', path: config.logFile }
-      : { type: 'stdout' },
+      : developmentTerminal(config)
+        ? { type: 'pretty' }
+        : { type: 'stdout' },
   ];
   if (config.elasticsearchUrl) outputs.push({ type: 'elasticsearch', node: config.elasticsearchUrl });
   // Created lazily, outside pino()'s constructor, so pino never sends its configuration: do not wait for it
