@@ -24,7 +24,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 
 /** Resolves packages as this file would (`import.meta.resolve` is not there under vitest's module runner). */
 const here = createRequire(import.meta.url);

@@ -24,7 +24,8 @@ export {
 } from './log/request-logging.js';
 export { type TimedOptions, timed } from './log/timed.js';
 export { backoffDelayMs } from './pg/backoff.js';
-export { createQueryNormalizer, type NormalizedQuery, normalizeQuery } from './pg/normalize.js';
+export { type NormalizedQuery, normalizeQuery } from './pg/normalize.js';
+export { createQueryNormalizer } from './pg/query-cache.js';
 export { classifySqlState, type SqlStateKind, sqlStateOf } from './pg/sqlstate.js';
 export { type Sidecar, type SidecarOptions, startSidecar } from './preload/sidecar.js';
 export { type LockMode, type LockRowsOptions, lockRows, quoteIdentifier } from './transaction/lock-rows.js';

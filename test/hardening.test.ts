@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseSetupArgs } from '../src/cli/index.js';
-import { createQueryNormalizer } from '../src/pg/normalize.js';
+import { createQueryNormalizer } from '../src/pg/query-cache.js';
 import { FakeElasticsearch } from './support/es-server.js';
 import { fixture, runNode } from './support/run-node.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createQueryNormalizer, normalizeQuery } from '../src/pg/normalize.js';
+import { normalizeQuery } from '../src/pg/normalize.js';
+import { createQueryNormalizer } from '../src/pg/query-cache.js';
 
 const fp = (sql: string) => normalizeQuery(sql).fingerprint;
 

@@ -7,6 +7,7 @@
  * an incompatible shape (`host: "web-1"` where ECS has the `host` object) is moved under `pino.*`, not dropped.
  */
 import { ECS_VERSION } from '../src/ecs/version.js';
+import { requestFields, responseFields } from './ecs-http.js';
 
 export interface PinoConfig {
   /** pino's level labels by number, custom levels included (sent by pino to the transport). */
@@ -105,27 +106,6 @@ const ECS_OBJECTS = new Set([
   'labels',
 ]);
 
-/** Headers worth keeping; everything else (cookies, authorization, custom tokens) is dropped. */
-const HEADER_ALLOW = new Set([
-  'accept',
-  'accept-encoding',
-  'accept-language',
-  'cache-control',
-  'content-encoding',
-  'content-length',
-  'content-type',
-  'host',
-  'origin',
-  'referer',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-request-id',
-  'traceparent',
-  'location',
-  'etag',
-  'retry-after',
-]);
-
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -139,20 +119,6 @@ function put(o: Json, key: string, value: unknown): void {
   if (key === '__proto__')
     Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
   else o[key] = value;
-}
-
-function allowHeaders(headers: unknown): Json | undefined {
-  if (!isObject(headers)) return undefined;
-  const kept: Json = {};
-  let any = false;
-  for (const [name, value] of Object.entries(headers)) {
-    const lower = name.toLowerCase();
-    if (HEADER_ALLOW.has(lower)) {
-      kept[lower] = value;
-      any = true;
-    }
-  }
-  return any ? kept : undefined;
 }
 
 /** Deep-merge `extra` into `target`; a leaf of `extra` that would overwrite a different value goes to `moved`. */
@@ -186,54 +152,6 @@ function errorFields(err: unknown): Json | undefined {
   if (typeof e.code === 'string' || typeof e.code === 'number') out.code = String(e.code);
   if (typeof e.id === 'string') out.id = e.id;
   return out;
-}
-
-/** `doc.http`, created when missing. */
-function httpOf(doc: Json): Json {
-  if (!isObject(doc.http)) doc.http = {};
-  return doc.http as Json;
-}
-
-function requestFields(req: Json, doc: Json): void {
-  const http = httpOf(doc);
-  const request: Json = {};
-  if (req.id !== undefined) request.id = String(req.id);
-  if (typeof req.method === 'string') request.method = req.method;
-  const headers = isObject(req.headers) ? req.headers : {};
-  const length = headers['content-length'];
-  if (length !== undefined && Number.isFinite(Number(length))) request.body = { bytes: Number(length) };
-  const kept = allowHeaders(headers);
-  if (kept) request.headers = kept;
-  http.request = request;
-  if (typeof req.url === 'string') {
-    const q = req.url.indexOf('?');
-    doc.url = {
-      original: req.url,
-      path: q === -1 ? req.url : req.url.slice(0, q),
-      ...(q === -1 ? {} : { query: req.url.slice(q + 1) }),
-    };
-  }
-  if (typeof req.remoteAddress === 'string') {
-    doc.client = {
-      ip: req.remoteAddress.replace(/^::ffff:/, ''),
-      address: req.remoteAddress,
-      ...(typeof req.remotePort === 'number' ? { port: req.remotePort } : {}),
-    };
-  }
-  const agent = headers['user-agent'];
-  if (typeof agent === 'string') doc.user_agent = { original: agent };
-}
-
-function responseFields(res: Json, doc: Json): void {
-  const http = httpOf(doc);
-  const response: Json = {};
-  if (typeof res.statusCode === 'number') response.status_code = res.statusCode;
-  const headers = isObject(res.headers) ? res.headers : {};
-  const length = headers['content-length'];
-  if (length !== undefined && Number.isFinite(Number(length))) response.body = { bytes: Number(length) };
-  const kept = allowHeaders(headers);
-  if (kept) response.headers = kept;
-  http.response = response;
 }
 
 const handledCache = new WeakMap<PinoConfig, Set<string>>();

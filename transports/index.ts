@@ -15,17 +15,10 @@ import { isMainThread, workerData } from 'node:worker_threads';
 import build from 'pino-abstract-transport';
 import { processConfig } from '../src/config/env.js';
 import { defaultPinoConfig, type PinoConfig, toEcs, unparsedLine } from './ecs.js';
-import {
-  DATA_STREAM,
-  type OutputOptions,
-  type TransportOptions,
-  validateTransportOptions,
-} from './options.js';
+import { DATA_STREAM, type TransportOptions, validateTransportOptions } from './options.js';
 import type { ElasticsearchOutputOptions } from './outputs/elasticsearch/index.js';
-import type { LogstashOutputOptions } from './outputs/logstash.js';
 import { emptyStats, type Output, type OutputStats, writeStderr } from './outputs/output.js';
-import type { PrettyOutputOptions } from './outputs/pretty.js';
-import { createStreamOutput, type StreamOutputOptions } from './outputs/stream.js';
+import { createStreamOutput } from './outputs/stream.js';
 import { createRedactor } from './redact/index.js';
 
 export type { OutputOptions, TransportOptions } from './options.js';

@@ -46,10 +46,6 @@ const EXIT: Partial<Record<PgsightErrorCode, number>> = {
 
 const USAGE_HINT = '\nRun pgsight setup --help for usage.';
 
-function badArguments(message: string): PgsightError {
-  return new PgsightError('PGSIGHT_ERR_ARGUMENT_INVALID', `${message}${USAGE_HINT}`);
-}
-
 const SETUP_OPTIONS = {
   elasticsearch: { type: 'string' },
   kibana: { type: 'string' },

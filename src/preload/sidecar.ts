@@ -12,7 +12,7 @@ import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import { type Config, processConfig } from '../config/env.js';
 import { createEcsLogger, type PgsightLogger } from '../ecs/ecs-logger.js';
 import { setPgsightLogger } from '../ecs/pgsight-logger.js';
-import { createQueryNormalizer } from '../pg/normalize.js';
+import { createQueryNormalizer } from '../pg/query-cache.js';
 import { setWatchdogThresholds } from '../transaction/watchdog.js';
 import { installHttpPropagation } from './http-propagation.js';
 import { createManualTracker } from './manual-transactions.js';

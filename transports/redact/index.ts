@@ -303,7 +303,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
 
 function isTraceId(depth: number, parentKey: string, key: string, value: string): boolean {
   const shape = key === 'id' ? ID_SHAPES[`${parentKey}.id`] : depth === 0 ? TOP_LEVEL_IDS[key] : undefined;
-  return shape !== undefined && shape.test(value);
+  return shape?.test(value) === true;
 }
 
 /** A number that is a card number (13-19 digits, Luhn-valid), as JSON carries one. */
