@@ -14,6 +14,17 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.stop()));
 });
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `pgsight-${name}-`));
+/** The hostile-records app (test/fixtures/log-hostile.mjs): a scenario, then `count` ordinary records. */
+const logThrough = (scenario: string, count: number, options: Record<string, unknown>) =>
+  runNode(fixture('log-hostile.mjs'), {
+    args: [],
+    env: {
+      SCENARIO: scenario,
+      COUNT: String(count),
+      TRANSPORT_OPTIONS: JSON.stringify({ statusIntervalMs: 0, ...options }),
+    },
+  });
+
 const docsOf = (file: string) =>
   readFileSync(file, 'utf8')
     .trim()
@@ -26,22 +37,16 @@ describe('hostile records', () => {
     await es.start();
     servers.push(es);
     const dir = tmp('hostile');
-    const run = await runNode(fixture('log-hostile.mjs'), {
-      args: [],
-      env: {
-        TRANSPORT_OPTIONS: JSON.stringify({
-          statusIntervalMs: 0,
-          outputs: [
-            { type: 'file', path: join(dir, 'app.ndjson') },
-            {
-              type: 'elasticsearch',
-              node: es.url,
-              dataStream: 'logs-hostile-test',
-              spoolDir: join(dir, 'spool'),
-            },
-          ],
-        }),
-      },
+    const run = await logThrough('pollution', 200, {
+      outputs: [
+        { type: 'file', path: join(dir, 'app.ndjson') },
+        {
+          type: 'elasticsearch',
+          node: es.url,
+          dataStream: 'logs-hostile-test',
+          spoolDir: join(dir, 'spool'),
+        },
+      ],
     });
     expect(run.code, run.stderr).toBe(0);
     const docs = docsOf(join(dir, 'app.ndjson'));
@@ -71,17 +76,7 @@ describe('hostile records', () => {
 
   it("pino's level wins over a logged log.level, which is kept under pino.*", async () => {
     const dir = tmp('level');
-    const run = await runNode(fixture('log-hostile.mjs'), {
-      args: [],
-      env: {
-        SCENARIO: 'level',
-        COUNT: '0',
-        TRANSPORT_OPTIONS: JSON.stringify({
-          statusIntervalMs: 0,
-          outputs: [{ type: 'file', path: join(dir, 'a.ndjson') }],
-        }),
-      },
-    });
+    const run = await logThrough('level', 0, { outputs: [{ type: 'file', path: join(dir, 'a.ndjson') }] });
     expect(run.code).toBe(0);
     const [error, warn] = docsOf(join(dir, 'a.ndjson')) as Record<string, Record<string, unknown>>[];
     expect(error?.['log.level']).toBe('error');
@@ -129,19 +124,11 @@ describe('bad settings never crash the app', () => {
   it('an output that cannot start is reported once; the others ship every record', async () => {
     const dir = tmp('spoolblock');
     writeFileSync(join(dir, 'blocked'), 'a file where the spool directory should be');
-    const run = await runNode(fixture('log-hostile.mjs'), {
-      args: [],
-      env: {
-        SCENARIO: 'none',
-        COUNT: '50',
-        TRANSPORT_OPTIONS: JSON.stringify({
-          statusIntervalMs: 0,
-          outputs: [
-            { type: 'file', path: join(dir, 'ok.ndjson') },
-            { type: 'elasticsearch', node: 'http://127.0.0.1:9', spoolDir: join(dir, 'blocked', 'spool') },
-          ],
-        }),
-      },
+    const run = await logThrough('none', 50, {
+      outputs: [
+        { type: 'file', path: join(dir, 'ok.ndjson') },
+        { type: 'elasticsearch', node: 'http://127.0.0.1:9', spoolDir: join(dir, 'blocked', 'spool') },
+      ],
     });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr.match(/outputs\[1\] \(elasticsearch\) cannot start/g)).toHaveLength(1);
@@ -164,14 +151,7 @@ describe('bad settings never crash the app', () => {
   });
 
   it('invalid transport options are said once, and the app runs on', async () => {
-    const run = await runNode(fixture('log-hostile.mjs'), {
-      args: [],
-      env: {
-        SCENARIO: 'none',
-        COUNT: '5',
-        TRANSPORT_OPTIONS: JSON.stringify({ summary: 'sometimes', statusIntervalMs: -1, colour: true }),
-      },
-    });
+    const run = await logThrough('none', 5, { summary: 'sometimes', statusIntervalMs: -1, colour: true });
     expect(run.code).toBe(0);
     expect(run.stderr).toMatch(
       /unknown option "colour".*statusIntervalMs must be a whole number.*summary must be one of/,
@@ -204,38 +184,20 @@ describe('bad settings never crash the app', () => {
 describe('the summary', () => {
   it('is quiet at a clean exit by default, and counts each output apart when something went wrong', async () => {
     const dir = tmp('summary');
-    const quiet = await runNode(fixture('log-hostile.mjs'), {
-      args: [],
-      env: {
-        SCENARIO: 'none',
-        COUNT: '3',
-        TRANSPORT_OPTIONS: JSON.stringify({
-          statusIntervalMs: 0,
-          outputs: [{ type: 'file', path: join(dir, 'q.ndjson') }],
-        }),
-      },
-    });
+    const quiet = await logThrough('none', 3, { outputs: [{ type: 'file', path: join(dir, 'q.ndjson') }] });
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).not.toContain('pgsight/transport:');
-    const down = await runNode(fixture('log-hostile.mjs'), {
-      args: [],
-      env: {
-        SCENARIO: 'none',
-        COUNT: '3',
-        TRANSPORT_OPTIONS: JSON.stringify({
-          statusIntervalMs: 0,
-          closeTimeoutMs: 500,
-          outputs: [
-            { type: 'file', path: join(dir, 'd.ndjson') },
-            {
-              type: 'elasticsearch',
-              node: 'http://127.0.0.1:9',
-              dataStream: 'logs-sum-test',
-              spoolDir: join(dir, 'spool'),
-            },
-          ],
-        }),
-      },
+    const down = await logThrough('none', 3, {
+      closeTimeoutMs: 500,
+      outputs: [
+        { type: 'file', path: join(dir, 'd.ndjson') },
+        {
+          type: 'elasticsearch',
+          node: 'http://127.0.0.1:9',
+          dataStream: 'logs-sum-test',
+          spoolDir: join(dir, 'spool'),
+        },
+      ],
     });
     expect(down.stderr).toMatch(
       /received=3 unparsed=0; file \S+: shipped=3 .*; elasticsearch logs-sum-test: shipped=0 .*spooled=3/,
@@ -260,24 +222,16 @@ describe('a torn spool', () => {
       join(spool, '000000000001.ndjson'),
       `{"id":"old-1","doc":${good}}\n{"id":"old-2","doc":{"@times`,
     );
-    const run = await runNode(fixture('log-hostile.mjs'), {
-      args: [],
-      env: {
-        SCENARIO: 'none',
-        COUNT: '1',
-        TRANSPORT_OPTIONS: JSON.stringify({
-          statusIntervalMs: 0,
-          outputs: [
-            {
-              type: 'elasticsearch',
-              node: es.url,
-              dataStream: 'logs-torn-test',
-              spoolDir: join(dir, 'spool'),
-              flushIntervalMs: 50,
-            },
-          ],
-        }),
-      },
+    const run = await logThrough('none', 1, {
+      outputs: [
+        {
+          type: 'elasticsearch',
+          node: es.url,
+          dataStream: 'logs-torn-test',
+          spoolDir: join(dir, 'spool'),
+          flushIntervalMs: 50,
+        },
+      ],
     });
     expect(run.code, run.stderr).toBe(0);
     const messages = [...es.docs.values()].map((d) => d.source.message).sort();

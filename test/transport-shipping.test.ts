@@ -62,10 +62,9 @@ const runsOf = (es: FakeElasticsearch) =>
   [...es.docs.values()].map((d) => d.source as { n: number; run: string });
 
 describe('Elasticsearch output', () => {
-  it('an outage during a burst: every line arrives, exactly once, after recovery', async () => {
-    const es = await elasticsearch();
+  /** A burst of `lines` lines with Elasticsearch stopped for 400 ms in the middle of it; every line checked. */
+  async function burstThroughOutage(es: FakeElasticsearch, lines: number, run: string) {
     const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
-    const lines = 3000;
     const child = runNode(fixture('log-burst.mjs'), {
       args: [],
       env: {
@@ -73,7 +72,7 @@ describe('Elasticsearch output', () => {
         LINES: String(lines),
         PAUSE_EVERY: '100',
         PAUSE_MS: '20',
-        RUN: 'outage',
+        RUN: run,
       },
     });
     await until(() => es.count() > 200);
@@ -81,42 +80,25 @@ describe('Elasticsearch output', () => {
     await es.stop(); // down mid-burst
     await new Promise((resolve) => setTimeout(resolve, 400));
     await es.start(port); // back
-    const run = await child;
-    expect(run.code).toBe(0);
+    const result = await child;
+    expect(result.code).toBe(0);
     const ns = runsOf(es).map((d) => d.n);
     expect(ns).toHaveLength(lines);
     expect(new Set(ns).size).toBe(lines);
-    expect(run.stderr).toMatch(/pgsight\/transport: received=3000 .*dropped=0/);
     expect(spoolLines(spoolDir)).toBe(0); // replayed and released
+    return result;
+  }
+
+  it('an outage during a burst: every line arrives, exactly once, after recovery', async () => {
+    const run = await burstThroughOutage(await elasticsearch(), 3000, 'outage');
+    expect(run.stderr).toMatch(/pgsight\/transport: received=3000 .*dropped=0/);
   });
 
   it('with a least-privilege key (create_doc, no monitor): an outage still recovers, probed by re-sending', async () => {
     const es = await elasticsearch();
     es.keyPrivileges = 'shipper'; // HEAD / and GET / answer 403, as for a shipper's key
-    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
-    const lines = 2000;
-    const child = runNode(fixture('log-burst.mjs'), {
-      args: [],
-      env: {
-        TRANSPORT_OPTIONS: JSON.stringify(esOptions(es, spoolDir)),
-        LINES: String(lines),
-        PAUSE_EVERY: '100',
-        PAUSE_MS: '20',
-        RUN: 'shipper',
-      },
-    });
-    await until(() => es.count() > 200);
-    const port = es.port;
-    await es.stop();
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    await es.start(port);
-    const run = await child;
-    expect(run.code).toBe(0);
-    const ns = runsOf(es).map((d) => d.n);
-    expect(new Set(ns).size).toBe(lines);
-    expect(ns).toHaveLength(lines);
+    await burstThroughOutage(es, 2000, 'shipper');
     expect(es.requests.some((r) => r.startsWith('HEAD /') || r === 'GET /')).toBe(false);
-    expect(spoolLines(spoolDir)).toBe(0);
   });
 
   it('a key the cluster refuses (403): said once, with the privilege needed; every line waits in the spool', async () => {
