@@ -17,7 +17,7 @@ const otlp = () => ({
   // Long enough that only the flush at exit can deliver the spans.
   OTEL_BSP_SCHEDULE_DELAY: '60000',
   OTEL_METRIC_EXPORT_INTERVAL: '60000',
-  PGSIGHT_SLOW_QUERY_MS: '20',
+  PGSIGHT_SLOW_QUERY_MS: '150',
 });
 
 /** Start the fixture, send `signal` once it prints "ready", and collect how it ended. */
