@@ -74,6 +74,46 @@ describe('hostile records', () => {
       expect((d.source.data_stream as Record<string, unknown>).dataset).toBe('hostile');
   });
 
+  it('event.dataset equals data_stream.dataset in every document; a record of its own keeps its value under pino.*', async () => {
+    const es = new FakeElasticsearch();
+    await es.start();
+    servers.push(es);
+    const dir = tmp('dataset');
+    const run = await logThrough('dataset', 1, {
+      service: { name: 'Ledger API' },
+      outputs: [
+        { type: 'file', path: join(dir, 'app.ndjson') },
+        { type: 'elasticsearch', node: es.url, spoolDir: join(dir, 'spool') },
+      ],
+    });
+    expect(run.code, run.stderr).toBe(0);
+    type Doc = {
+      index: string;
+      message: string;
+      event: Record<string, unknown>;
+      data_stream: unknown;
+      pino: unknown;
+    };
+    const docs = [...es.docs.values()].map((d) => ({ ...d.source, index: d.index })) as unknown as Doc[];
+    expect(docs).toHaveLength(4);
+    for (const doc of docs) {
+      expect(doc.index).toBe('logs-pgsight.ledger_api-default');
+      expect(doc.event.dataset).toBe('pgsight.ledger_api');
+      expect(doc.data_stream).toEqual({ type: 'logs', dataset: 'pgsight.ledger_api', namespace: 'default' });
+    }
+    const byMessage = new Map(docs.map((d) => [d.message, d]));
+    expect(byMessage.get('own dataset')?.event.action).toBe('signup');
+    expect(byMessage.get('own dataset')?.pino).toEqual({ 'event.dataset': 'mine' });
+    expect(byMessage.get('dotted dataset')?.pino).toEqual({ 'event.dataset': 'dotted' });
+    expect(byMessage.get('dotted stream')?.pino).toEqual({
+      'data_stream.dataset': 'elsewhere',
+      'data_stream.namespace': 'prod',
+    });
+    // The file gets the same documents, without the stream's own data_stream fields.
+    const lines = docsOf(join(dir, 'app.ndjson')) as unknown as Doc[];
+    expect(lines.map((l) => l.event.dataset)).toEqual(Array(4).fill('pgsight.ledger_api'));
+  });
+
   it("pino's level wins over a logged log.level, which is kept under pino.*", async () => {
     const dir = tmp('level');
     const run = await logThrough('level', 0, { outputs: [{ type: 'file', path: join(dir, 'a.ndjson') }] });

@@ -178,7 +178,7 @@ describe('ECS mapping', () => {
       message: 'placed',
       'ecs.version': '8.11.0',
       service: { name: 'ledger', version: '1.2.3', environment: 'production' },
-      event: { dataset: 'ledger', id: expect.any(String) },
+      event: { dataset: 'pgsight.ledger', id: expect.any(String) },
       log: { logger: 'api' },
       process: { pid: expect.any(Number) },
       host: { hostname: expect.any(String) },
@@ -273,7 +273,10 @@ describe('ECS mapping', () => {
   it("passes pgsight's own db records through with their fields", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgsight-ecs-'));
     const path = join(dir, 'app.ndjson');
-    const { transport, end } = transportLogger({ outputs: [{ type: 'file', path }] });
+    const { transport, end } = transportLogger({
+      service: { name: 'ledger' },
+      outputs: [{ type: 'file', path }],
+    });
     const record = {
       '@timestamp': '2026-11-26T07:00:00.000Z',
       'ecs.version': '8.11.0',
@@ -282,7 +285,6 @@ describe('ECS mapping', () => {
       log: { logger: 'pgsight' },
       event: {
         action: 'db.query.slow',
-        dataset: 'pgsight.db',
         kind: 'event',
         category: ['database'],
         duration: 612000000,
@@ -303,7 +305,7 @@ describe('ECS mapping', () => {
     expect(doc).toMatchObject({
       '@timestamp': '2026-11-26T07:00:00.000Z',
       'log.level': 'warn',
-      event: { action: 'db.query.slow', dataset: 'pgsight.db', duration: 612000000 },
+      event: { action: 'db.query.slow', dataset: 'pgsight.ledger', duration: 612000000 },
       db: record.db,
       server: record.server,
       message: record.message,

@@ -233,10 +233,9 @@ export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json
   if (options.service.version) service.version = options.service.version;
   if (options.service.environment) service.environment = options.service.environment;
   doc.service = service;
-  // A record that names its own dataset (pgsight's `pgsight.db` records) keeps it.
-  const ownDataset =
-    isObject(record.event) && typeof record.event.dataset === 'string' ? record.event.dataset : undefined;
-  doc.event = { dataset: ownDataset ?? options.dataset };
+  // `event.dataset` is the stream's dataset (ECS: it equals `data_stream.dataset`); a record's own moves to
+  // `pino.event.dataset` like any other collision.
+  doc.event = { dataset: options.dataset };
   if (typeof record.pid === 'number') doc.process = { pid: record.pid };
   if (typeof record.hostname === 'string') doc.host = { hostname: record.hostname };
   if (typeof record.name === 'string') doc.log = { logger: record.name };
@@ -263,8 +262,9 @@ export function toEcs(record: Json, pino: PinoConfig, options: EcsOptions): Json
     if (handled.has(key) || key === errorKey || value === undefined) continue;
     if (key.includes('.')) {
       // Dotted keys (`http.request.id` from a log context) become nested objects, so a consumer reading the
-      // ECS path finds them; one that would clash with a value already there is kept dotted.
-      if (!setPath(doc, key, value) && !Object.hasOwn(doc, key)) put(doc, key, value);
+      // ECS path finds them; one that would clash with a value already there moves under `pino.` (kept
+      // dotted beside the object, Elasticsearch would index both values in one field).
+      if (key.startsWith('data_stream.') || !setPath(doc, key, value)) put(moved, key, value);
       continue;
     }
     const existing = own(doc, key);

@@ -137,7 +137,9 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   };
   const outputOptions = options.outputs ?? [{ type: 'stdout' as const }];
   const es = outputOptions.find((o): o is ElasticsearchOutputOptions => o.type === 'elasticsearch');
-  const dataset = es?.dataStream ? (DATA_STREAM.exec(es.dataStream)?.[1] as string) : datasetOf(service.name);
+  const dataset = es?.dataStream
+    ? (DATA_STREAM.exec(es.dataStream)?.[1] as string)
+    : `${DATASET_PREFIX}${datasetOf(service.name)}`;
   const redact = createRedactor(options.redact);
   // Output modules are loaded only when configured: the worker of a stdout-only logger starts without the
   // Elasticsearch client or pino-pretty (pgsight's own logger starts its worker at its first record).
@@ -147,7 +149,7 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
         if (o.type === 'elasticsearch')
           return (await import('./outputs/elasticsearch/index.js')).createElasticsearchOutput(
             o,
-            `logs-${DATASET_PREFIX}${dataset}-default`,
+            `logs-${dataset}-default`,
           );
         if (o.type === 'logstash') return (await import('./outputs/logstash.js')).createLogstashOutput(o);
         if (o.type === 'pretty') return (await import('./outputs/pretty.js')).createPrettyOutput(o);

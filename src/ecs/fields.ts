@@ -12,12 +12,8 @@ export const counted = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' 
 export const transactionLabel = (name: string) =>
   name === 'transaction' ? 'transaction' : `transaction ${name}`;
 
-/** `event.dataset` of pgsight's own database records. */
-export const DB_DATASET = 'pgsight.db';
-
 export interface DbEventFields {
   action: string;
-  dataset: typeof DB_DATASET;
   kind: 'event';
   category: ['database'];
   outcome?: 'success' | 'failure' | 'unknown';
@@ -25,13 +21,17 @@ export interface DbEventFields {
   duration?: number;
 }
 
-/** `event.*` of a database record; `durationMs` becomes `event.duration` in nanoseconds. */
+/**
+ * `event.*` of a database record; `durationMs` becomes `event.duration` in nanoseconds. No `event.dataset`:
+ * the transport sets it to the dataset of the stream the record goes to (ECS asks that the two agree);
+ * `event.action` and `event.category: database` are what tell pgsight's records apart.
+ */
 export function dbEvent(
   action: string,
   outcome?: DbEventFields['outcome'],
   durationMs?: number,
 ): DbEventFields {
-  const event: DbEventFields = { action, dataset: DB_DATASET, kind: 'event', category: ['database'] };
+  const event: DbEventFields = { action, kind: 'event', category: ['database'] };
   if (outcome !== undefined) event.outcome = outcome;
   if (durationMs !== undefined) event.duration = Math.round(durationMs * 1e6);
   return event;
