@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeElasticsearch } from './support/es-server.js';
 import { FakeKibana } from './support/kibana-server.js';
-import { fixture, root, runNode } from './support/run-node.js';
+import { field, fixture, root, runNode } from './support/run-node.js';
 
 const dashboards = join(root, 'dashboards');
 const bin = join(root, 'dist', 'src', 'cli', 'index.js');
@@ -49,6 +49,26 @@ const both = (es: FakeElasticsearch, kibana: FakeKibana) => [
 const writes = (es: FakeElasticsearch) => es.requests.filter((r) => r.startsWith('PUT '));
 const imports = (kibana: FakeKibana) => kibana.requests.filter((r) => r.path.includes('_import'));
 
+/** `lines` records from an app through the transport into `logs-pgsight.app-default` on `es`. */
+const shipLines = (es: FakeElasticsearch, lines: number) =>
+  runNode(fixture('log-burst.mjs'), {
+    args: [],
+    env: {
+      TRANSPORT_OPTIONS: JSON.stringify({
+        statusIntervalMs: 0,
+        outputs: [
+          {
+            type: 'elasticsearch',
+            node: es.url,
+            dataStream: 'logs-pgsight.app-default',
+            spoolDir: mkdtempSync(join(tmpdir(), 'pgsight-spool-')),
+          },
+        ],
+      }),
+      LINES: String(lines),
+    },
+  });
+
 describe('pgsight setup', () => {
   it('installs the Elasticsearch assets and imports every dashboard, with kbn-xsrf and overwrite=true', async () => {
     const { es, kibana } = await servers();
@@ -75,7 +95,7 @@ describe('pgsight setup', () => {
       `pgsight setup: Elasticsearch ${es.url}: version 8.11.0`,
       'pgsight setup: ILM policy pgsight-logs: created',
       'pgsight setup: component template pgsight-mappings: created',
-      'pgsight setup: index template logs-pgsight: created',
+      'pgsight setup: index template logs-pgsight (composing logs-mappings, logs-settings, ecs@dynamic_templates, pgsight-mappings, logs-pgsight@custom: the names 8.11.0 gives its built-in logs templates): created',
       `pgsight setup: Kibana ${kibana.url}: version 8.11.0`,
       expect.stringMatching(/^pgsight setup: dashboard \[pgsight\] Service overview \(.*\): imported$/),
       expect.stringMatching(/^pgsight setup: dashboard \[pgsight\] PostgreSQL queries \(.*\): imported$/),
@@ -168,35 +188,86 @@ describe('pgsight setup', () => {
   it("on a cluster that restricts auto-creation, pgsight's streams are still created (allow_auto_create)", async () => {
     const { es, kibana } = await servers();
     es.autoCreateIndex = false;
-    expect((await setup('--elasticsearch', es.url)).code).toBe(0);
-    const dir = mkdtempSync(join(tmpdir(), 'pgsight-autocreate-'));
-    const run = await runNode(fixture('log-burst.mjs'), {
-      args: [],
-      env: {
-        TRANSPORT_OPTIONS: JSON.stringify({
-          statusIntervalMs: 0,
-          outputs: [
-            { type: 'elasticsearch', node: es.url, dataStream: 'logs-pgsight.app-default', spoolDir: dir },
-          ],
-        }),
-        LINES: '5',
-      },
+    // An index template without allow_auto_create above the built-in `logs` one (which has it), as pgsight's
+    // own was before: Elasticsearch refuses to create the stream.
+    es.indexTemplates.set('logs-pgsight', {
+      index_patterns: ['logs-pgsight.*-*'],
+      priority: 200,
+      data_stream: {},
     });
+    const refused = await shipLines(es, 1);
+    expect(refused.stderr).toMatch(/dead_lettered=1/);
+    expect(es.count()).toBe(0);
+    expect((await setup('--elasticsearch', es.url)).code).toBe(0);
+    const run = await shipLines(es, 5);
     expect(run.code).toBe(0);
     expect(es.count()).toBe(5);
-    // A stream no template allows is refused, as Elasticsearch refuses it.
-    const other = await runNode(fixture('log-burst.mjs'), {
-      args: [],
-      env: {
-        TRANSPORT_OPTIONS: JSON.stringify({
-          statusIntervalMs: 0,
-          outputs: [{ type: 'elasticsearch', node: es.url, dataStream: 'logs-other-default', spoolDir: dir }],
-        }),
-        LINES: '1',
-      },
-    });
-    expect(other.stderr).toMatch(/dead_lettered=1/);
     expect(kibana.requests).toHaveLength(0);
+  });
+
+  it.each([
+    ['8.11.0', ['logs-mappings', 'logs-settings', 'ecs@dynamic_templates'], 'logs-default-pipeline'],
+    ['8.15.0', ['logs@mappings', 'logs@settings', 'ecs@mappings'], 'logs@default-pipeline'],
+  ])(
+    'on Elasticsearch %s, composes the built-in logs templates by the names that version has',
+    async (version, builtins, pipeline) => {
+      const { es } = await servers();
+      es.version = version;
+      const run = await setup('--elasticsearch', es.url);
+      expect(run.code, run.stderr).toBe(0);
+      expect(es.indexTemplates.get('logs-pgsight')?.composed_of).toEqual([
+        ...builtins,
+        'pgsight-mappings',
+        'logs-pgsight@custom',
+      ]);
+      // What a new pgsight stream gets, as Elasticsearch's simulate API shows it: the logs settings and
+      // mappings of the cluster's own templates, pgsight's mappings, and pgsight's ILM policy over the logs one.
+      const response = await fetch(`${es.url}/_index_template/_simulate_index/logs-pgsight.ledger-default`, {
+        method: 'POST',
+      });
+      const simulated = (await response.json()) as Record<string, unknown>;
+      expect(field(simulated, 'template.settings.index')).toMatchObject({
+        lifecycle: { name: 'pgsight-logs' },
+        default_pipeline: pipeline,
+        mapping: { ignore_malformed: 'true' },
+      });
+      const mappings = field(simulated, 'template.mappings') as Record<string, unknown>;
+      expect(field(mappings, 'properties.data_stream.properties.dataset')).toEqual({
+        type: 'constant_keyword',
+      });
+      expect(field(mappings, 'properties.db.properties.query.properties.fingerprint.type')).toBe('keyword');
+      expect(mappings.dynamic_templates).toEqual(
+        expect.arrayContaining([expect.objectContaining({ ecs_timestamp: expect.anything() })]),
+      );
+      expect(mappings.date_detection).toBe(false);
+      // Run again: nothing to change.
+      es.requests.length = 0;
+      expect((await setup('--elasticsearch', es.url)).code).toBe(0);
+      expect(writes(es)).toEqual([]);
+    },
+  );
+
+  it('the stand-in refuses what Elasticsearch refuses: an @ name, and a template that would leave streams without a data stream template', async () => {
+    const { es } = await servers();
+    const put = (path: string, body: unknown) =>
+      fetch(`${es.url}${path}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const named = await put('/_component_template/mine@mappings', { template: {} });
+    expect(named.status).toBe(400);
+    expect((await setup('--elasticsearch', es.url)).code).toBe(0);
+    const shipped = await shipLines(es, 1);
+    expect(shipped.code).toBe(0);
+    const plain = await put('/_index_template/plain', {
+      index_patterns: ['logs-pgsight.*-*'],
+      priority: 300,
+    });
+    expect(plain.status).toBe(400);
+    expect(((await plain.json()) as { error: { reason: string } }).error.reason).toBe(
+      'composable template [plain] with index patterns [logs-pgsight.*-*], priority [300] and no data stream configuration would cause data streams [logs-pgsight.app-default] to no longer match a data stream template',
+    );
   });
 
   it('takes credentials from the environment, so that they are not on the command line', async () => {

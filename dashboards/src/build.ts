@@ -15,7 +15,12 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ELASTICSEARCH_ASSETS, MIN_ELASTICSEARCH, RETIRED_COMPONENT_TEMPLATES } from './elasticsearch.ts';
+import {
+  BUILTIN_COMPONENT_TEMPLATES,
+  ELASTICSEARCH_ASSETS,
+  MIN_ELASTICSEARCH,
+  RETIRED_COMPONENT_TEMPLATES,
+} from './elasticsearch.ts';
 import { type DashboardFile, dataView, encode, MIN_KIBANA } from './kibana.ts';
 import { postgresqlQueries } from './postgresql-queries.ts';
 import { serviceOverview } from './service-overview.ts';
@@ -76,6 +81,8 @@ export function buildAssets(): Map<string, string> {
     })),
     // Component templates earlier versions installed: removed once nothing composes them.
     retiredComponentTemplates: RETIRED_COMPONENT_TEMPLATES,
+    // Built-in component templates the index template composes, and their names before `renamedIn`.
+    builtinComponentTemplates: BUILTIN_COMPONENT_TEMPLATES,
     dashboards: DASHBOARDS.map((d) => ({
       file: d.file,
       id: d.dashboard.id,

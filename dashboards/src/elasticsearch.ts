@@ -19,6 +19,21 @@ export const COMPONENT_TEMPLATE = 'pgsight-mappings';
  */
 export const RETIRED_COMPONENT_TEMPLATES = ['pgsight@mappings'];
 export const INDEX_TEMPLATE = 'logs-pgsight';
+/**
+ * The built-in component templates of logs streams the index template composes, by the names Elasticsearch
+ * 8.12 gave them (8.12.0 release notes, elastic/elasticsearch#99975), and the names they had before, which
+ * `pgsight setup` composes on 8.11: an index template that lists a missing built-in under
+ * `ignore_missing_component_templates` is accepted and silently gets none of its content.
+ */
+export const BUILTIN_COMPONENT_TEMPLATES = {
+  renamedIn: '8.12.0',
+  formerNames: {
+    'logs@mappings': 'logs-mappings',
+    'logs@settings': 'logs-settings',
+    'ecs@mappings': 'ecs@dynamic_templates',
+  },
+};
+const BUILTINS = Object.keys(BUILTIN_COMPONENT_TEMPLATES.formerNames);
 /** The user's own additions, composed last when it exists (the `@custom` convention of Elastic's templates). */
 export const CUSTOM_TEMPLATE = 'logs-pgsight@custom';
 
@@ -134,8 +149,8 @@ export const indexTemplate = {
   index_patterns: [DATA_VIEW_PATTERN],
   data_stream: {},
   priority: 200,
-  composed_of: ['logs@mappings', 'logs@settings', 'ecs@mappings', COMPONENT_TEMPLATE, CUSTOM_TEMPLATE],
-  ignore_missing_component_templates: ['logs@mappings', 'logs@settings', 'ecs@mappings', CUSTOM_TEMPLATE],
+  composed_of: [...BUILTINS, COMPONENT_TEMPLATE, CUSTOM_TEMPLATE],
+  ignore_missing_component_templates: [...BUILTINS, CUSTOM_TEMPLATE],
   // Nested, as Elasticsearch returns settings: `setup` compares what is installed with this, key by key.
   // As the built-in logs@template does: a cluster whose action.auto_create_index restricts automatic creation
   // still creates pgsight's streams on their first document.

@@ -45,6 +45,8 @@ interface Manifest {
   dashboards: { file: string; id: string; title: string }[];
   /** Component templates earlier versions installed, removed by setup. */
   retiredComponentTemplates?: string[];
+  /** Built-in component templates the index template composes, and their names before `renamedIn`. */
+  builtinComponentTemplates?: { renamedIn: string; formerNames: Record<string, string> };
 }
 
 type Json = Record<string, unknown>;
@@ -97,6 +99,21 @@ function unreachable(product: string, url: string, cause: unknown): PgsightError
 }
 
 // ---- Elasticsearch -----------------------------------------------------------------------------------------
+
+/**
+ * The index template as a cluster of `version` needs it: before the built-in templates' rename, their former
+ * names (composing a name the cluster lacks would silently lose the logs mappings and settings).
+ */
+function forVersion(desired: Json, version: string, builtins: Manifest['builtinComponentTemplates']): Json {
+  if (!builtins || versionAtLeast(version, builtins.renamedIn)) return desired;
+  const rename = (names: unknown) =>
+    Array.isArray(names) ? names.map((n: string) => builtins.formerNames[n] ?? n) : names;
+  return {
+    ...desired,
+    composed_of: rename(desired.composed_of),
+    ignore_missing_component_templates: rename(desired.ignore_missing_component_templates),
+  };
+}
 
 /** The installed asset in the shape it was PUT, from the GET answer of its kind. */
 function installed(kind: Manifest['elasticsearch'][number]['kind'], name: string, body: Json): unknown {
@@ -165,9 +182,15 @@ async function setupElasticsearch(
       throw tooOld('Elasticsearch', url, version, manifest.minElasticsearch);
     print(`Elasticsearch ${url}: version ${version}`);
     for (const asset of manifest.elasticsearch) {
-      const desired = JSON.parse(await readFile(new URL(asset.file, dir), 'utf8')) as Json;
+      const shipped = JSON.parse(await readFile(new URL(asset.file, dir), 'utf8')) as Json;
+      const desired =
+        asset.kind === 'index_template'
+          ? forVersion(shipped, version, manifest.builtinComponentTemplates)
+          : shipped;
       const current = await call('GET', asset.path);
-      const label = `${KIND_LABEL[asset.kind]} ${asset.name}`;
+      let label = `${KIND_LABEL[asset.kind]} ${asset.name}`;
+      if (desired !== shipped)
+        label += ` (composing ${(desired.composed_of as string[]).join(', ')}: the names ${version} gives its built-in logs templates)`;
       if (current && contains(installed(asset.kind, asset.name, current), desired)) {
         print(`${label}: unchanged`);
         continue;

@@ -4,9 +4,17 @@
 // action/document pairs, per-item statuses and errors, 409 for an existing `_id` with `create`, and
 // request-level 429 / 5xx and outages on demand. Documents are kept per index, so tests can count them.
 // For `pgsight setup`: ILM policies, component and index templates (PUT / GET, answered in Elasticsearch's
-// shapes, with the defaults it fills in), authentication when `authorization` is set, and a request log.
+// shapes, with the defaults it fills in), the cluster's built-in `logs` templates by version and
+// `_simulate_index` (./es-builtins.ts), authentication when `authorization` is set, and a request log.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import {
+  builtinComponentTemplates,
+  builtinLogsTemplate,
+  matchingTemplate,
+  simulateIndex,
+  unreferencedStreamsProblem,
+} from './es-builtins.js';
 
 /**
  * A stored document. Its JSON is kept as received and parsed again when `source` is first read: a benchmark
@@ -222,6 +230,20 @@ export class FakeElasticsearch {
         }
         return this.bulk(body, res, filter);
       }
+      const simulate = /^\/_index_template\/_simulate_index\/([^/]+)$/.exec(path);
+      if (simulate && req.method === 'POST') {
+        const index = decodeURIComponent(simulate[1] as string);
+        const components = new Map([...this.builtinComponents(), ...this.componentTemplates]);
+        const answer = simulateIndex(this.allIndexTemplates(), components, index);
+        if (answer) return this.send(res, 200, answer);
+        return this.send(res, 404, {
+          error: {
+            type: 'resource_not_found_exception',
+            reason: `no matching index template found for index [${index}]`,
+          },
+          status: 404,
+        });
+      }
       const asset = /^\/(_ilm\/policy|_component_template|_index_template)\/([^/]+)$/.exec(path);
       if (asset && (req.method === 'GET' || req.method === 'PUT' || req.method === 'DELETE'))
         return this.asset(req.method, asset[1] as string, decodeURIComponent(asset[2] as string), body, res);
@@ -293,15 +315,16 @@ export class FakeElasticsearch {
         this.componentTemplates.delete(name);
         return this.send(res, 200, { acknowledged: true });
       }
-      const stored = this.componentTemplates.get(name);
+      const stored = this.componentTemplates.get(name) ?? this.builtinComponents().get(name);
       if (!stored) return notFound(`component template matching [${name}] not found`);
       return this.send(res, 200, { component_templates: [{ name, component_template: stored }] });
     }
     if (method === 'PUT') {
       const template = JSON.parse(body) as Record<string, any>;
       const ignored = new Set<string>(template.ignore_missing_component_templates ?? []);
+      const builtins = this.builtinComponents();
       const missing = (template.composed_of ?? []).filter(
-        (c: string) => !this.componentTemplates.has(c) && !ignored.has(c),
+        (c: string) => !this.componentTemplates.has(c) && !builtins.has(c) && !ignored.has(c),
       );
       if (missing.length > 0)
         return this.send(res, 400, {
@@ -309,6 +332,12 @@ export class FakeElasticsearch {
             type: 'invalid_index_template_exception',
             reason: `index_template [${name}] invalid, cause [index template [${name}] specifies component templates [${missing.join(', ')}] that do not exist]`,
           },
+          status: 400,
+        });
+      const unreferenced = unreferencedStreamsProblem(this.allIndexTemplates(), name, template, this.streams);
+      if (unreferenced)
+        return this.send(res, 400, {
+          error: { type: 'illegal_argument_exception', reason: unreferenced },
           status: 400,
         });
       // Settings come back nested, and data_stream with its defaults.
@@ -382,20 +411,17 @@ export class FakeElasticsearch {
 
   /** The highest-priority index template whose pattern matches `index` allows automatic creation. */
   private templateAllowsAutoCreate(index: string): boolean {
-    let best: Record<string, unknown> | undefined;
-    for (const template of this.indexTemplates.values()) {
-      const patterns = (template.index_patterns as string[] | undefined) ?? [];
-      const matches = patterns.some((p) =>
-        new RegExp(
-          `^${p
-            .split('*')
-            .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-            .join('.*')}$`,
-        ).test(index),
-      );
-      if (matches && Number(template.priority ?? 0) >= Number(best?.priority ?? -1)) best = template;
-    }
-    return best?.allow_auto_create === true;
+    return matchingTemplate(this.allIndexTemplates(), index)?.[1].allow_auto_create === true;
+  }
+
+  /** The cluster's own component templates for logs streams, by its version. */
+  private builtinComponents(): Map<string, Record<string, unknown>> {
+    return builtinComponentTemplates(this.version);
+  }
+
+  /** Index templates: the built-in `logs` one, then the users' (one named `logs` replaces it). */
+  private allIndexTemplates(): Map<string, Record<string, unknown>> {
+    return new Map([['logs', builtinLogsTemplate(this.version)], ...this.indexTemplates]);
   }
 
   private bulk(body: string, res: ServerResponse, filterPath: string | null): void {
