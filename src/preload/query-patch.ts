@@ -61,6 +61,36 @@ function startSpan(
 }
 
 /**
+ * Promise style. pg builds the promise with `new client._Promise(executor)`, its executor handing the query a
+ * callback that settles it. For the one call, the wrapper puts this constructor in `_Promise`: it gives the
+ * executor resolve/reject functions that see the end first, so the app gets pg's own promise with no reaction
+ * of pgsight's on it. (A `.then` of ours would be a second reaction, and V8 then stops the async stack trace
+ * pg re-captures at that promise: the app's `at async ...` frames would be lost.) One function for every
+ * query, handed what it needs through two variables (pg calls it synchronously inside `query()`), keeps
+ * pg's `new` site from seeing a new constructor per query.
+ */
+let nextSettle: PromiseConstructor | undefined;
+let nextDone: ((error: unknown) => void) | undefined;
+const ObservedPromise = function ObservedPromise(executor: ConstructorParameters<PromiseConstructor>[0]) {
+  const Settle = nextSettle as PromiseConstructor;
+  const done = nextDone as (error: unknown) => void;
+  nextSettle = undefined;
+  nextDone = undefined;
+  return new Settle((resolve, reject) =>
+    executor(
+      (value) => {
+        done(undefined);
+        resolve(value);
+      },
+      (error) => {
+        done(error);
+        reject(error);
+      },
+    ),
+  );
+} as unknown as PromiseConstructor;
+
+/**
  * Wrap pg's query function. `original` must be pg's own, not another wrapper. The wrapper forwards `arguments`
  * untouched (pg inspects their count and types), which also avoids allocating a rest array per query.
  */
@@ -98,7 +128,10 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
     }
     const scope = currentLogScope();
     const start = performance.now();
+    let ended = false;
     const done = (error: unknown) => {
+      if (ended) return;
+      ended = true;
       try {
         if (watchdog) {
           watchdog.queryEnded();
@@ -131,13 +164,28 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
       return original.call(this, { ...(config as object), callback: bound }, values);
     }
 
+    // Promise style: observed through pg's own promise (ObservedPromise above).
+    const client = this as ClientInfo & { _Promise?: PromiseConstructor };
+    const Settle = client._Promise === ObservedPromise ? undefined : client._Promise;
+    if (typeof Settle === 'function') {
+      nextSettle = Settle;
+      nextDone = done;
+      client._Promise = ObservedPromise;
+    }
     let result: unknown;
     try {
       result = original.apply(this, arguments as never);
     } catch (error) {
       done(error);
       throw error;
+    } finally {
+      if (typeof Settle === 'function') client._Promise = Settle;
     }
+    const observed = typeof Settle === 'function' && nextDone === undefined;
+    nextDone = undefined;
+    nextSettle = undefined;
+    if (observed) return result;
+    // A pg that builds its promise otherwise: observed from outside, as a last resort.
     if (
       result !== null &&
       typeof result === 'object' &&

@@ -1,0 +1,36 @@
+// The app behaves exactly as without the preload: each behaviour through `--import pgsight/register` in a
+// child process, compared with the same app run bare.
+import { describe, expect, it } from 'vitest';
+import { fixture, runNode } from './support/run-node.js';
+
+/** Runs fidelity-app.mjs with SCENARIO, bare and under the preload; the JSON line each printed. */
+async function bothWays(scenario: string, env: Record<string, string> = {}) {
+  const run = (args?: string[]) =>
+    runNode(fixture('fidelity-app.mjs'), { ...(args ? { args } : {}), env: { SCENARIO: scenario, ...env } });
+  const [bare, preloaded] = await Promise.all([run([]), run()]);
+  const printed = (stdout: string) =>
+    JSON.parse(stdout.split('\n').find((l) => l.startsWith('{"scenario"')) ?? 'null') as Record<
+      string,
+      string
+    >;
+  return { bare, preloaded, bareOut: printed(bare.stdout), out: printed(preloaded.stdout) };
+}
+
+/** The `at async` frames of the app's own functions in a stack. */
+const appFrames = (stack: string) =>
+  stack
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('at async') && l.includes('fidelity-app.mjs'));
+
+describe('identical behaviour under the preload', () => {
+  it("async stack traces: a failing query's error keeps the app's own at-async frames (pg pool, client, kysely)", async () => {
+    const { bareOut, out, preloaded } = await bothWays('stacks');
+    expect(preloaded.code, preloaded.stderr).toBe(0);
+    for (const via of ['pool', 'client', 'kysely']) {
+      const frames = appFrames(out[via] ?? '');
+      expect(frames.join('\n'), via).toMatch(/at async inner.*\n.*at async outer/i);
+      expect(frames, via).toEqual(appFrames(bareOut[via] ?? ''));
+    }
+  });
+});
