@@ -324,13 +324,38 @@ describe('errors', () => {
     });
   });
 
-  it('an unhandled rejection is logged and still ends the process with an error', async () => {
-    const run = await runNode(fixture('logging-app.mjs'), { args: [], env: { SCENARIO: 'rejection' } });
-    expect(run.code).toBe(1);
-    expect(run.records.find((r) => field(r, 'event.action') === 'process.unhandled_rejection')).toMatchObject(
-      { error: { message: 'nobody caught me' } },
-    );
-  });
+  it.each([
+    ['an Error', 'error', 'nobody caught me', []],
+    ['a string', 'string', 'a bare string', []],
+    ['an Error, --unhandled-rejections=warn', 'error', 'nobody caught me', ['--unhandled-rejections=warn']],
+  ])(
+    'an unhandled rejection of %s is logged; Node reports it as without the hooks (first frame, message, exit code)',
+    async (_name, reason, message, flags) => {
+      const run = (hooks: boolean) =>
+        runNode(fixture('logging-app.mjs'), {
+          args: flags,
+          env: { SCENARIO: 'rejection', REASON: reason, HOOKS: String(hooks) },
+        });
+      const [bare, hooked] = await Promise.all([run(false), run(true)]);
+      expect(hooked.code).toBe(bare.code);
+      expect(bare.code).toBe(flags.length ? 0 : 1);
+      // Node's report: the same lines, the app's own location first (logging-app.mjs, not a pgsight file).
+      const report = (stderr: string) => stderr.replace(/^\(node:\d+\)/gm, '(node)').split('\n');
+      expect(report(hooked.stderr)).toEqual(report(bare.stderr));
+      expect(hooked.stderr).not.toContain('dist/src');
+      // An Error's report starts at the line that made it; a bare reason's at Node's own wrapper.
+      if (!flags.length)
+        expect(hooked.stderr.split('\n')[0]).toMatch(
+          reason === 'error' ? /logging-app\.mjs:\d+$/ : /^node:internal/,
+        );
+      expect(
+        hooked.records.find((r) => field(r, 'event.action') === 'process.unhandled_rejection'),
+      ).toMatchObject({
+        error: { message: expect.stringContaining(message) },
+        'log.level': flags.length ? 'error' : 'fatal',
+      });
+    },
+  );
 });
 
 describe('development profile', () => {

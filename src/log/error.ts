@@ -22,21 +22,36 @@ export function logError(
 
 let installed: (() => void) | undefined;
 
+/** Node's `--unhandled-rejections` mode (`throw` unless the command line or NODE_OPTIONS says otherwise). */
+function unhandledRejectionsMode(): string {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  let mode = 'throw';
+  for (const flag of flags) {
+    const match = /^--unhandled-rejections=(.+)$/.exec(flag);
+    if (match) mode = match[1] as string;
+  }
+  return mode;
+}
+
 /**
- * Log uncaught exceptions and unhandled rejections with full ECS fields. Nothing is swallowed and exit codes do
- * not change: exceptions are seen through 'uncaughtExceptionMonitor' (which changes nothing), and a rejection
- * nobody else handles is re-thrown, as Node's default `--unhandled-rejections=throw` would have done.
+ * Log uncaught exceptions and unhandled rejections with full ECS fields. Nothing is swallowed and nothing of
+ * Node's own report changes (its first frame, its message, the exit code): both are seen through
+ * 'uncaughtExceptionMonitor', which observes without handling. In Node's default mode (`throw`, and
+ * `strict`) an unhandled rejection reaches that monitor with origin `unhandledRejection`. A listener on
+ * 'unhandledRejection' would count as handling it, and re-throwing from there would move Node's report to
+ * pgsight's line; one is added only in the modes where Node does not throw (`warn`, `none`, ...), to log.
  * Returns a function that removes the hooks.
  */
 export function installProcessErrorHooks(logger: Logger = pgsightLogger()): () => void {
   if (installed) return installed;
   const logged = new WeakSet<object>();
-  const monitor = (error: unknown, origin: string) => {
+  // `fatal` when the process dies of it; a rejection Node only warns about is an error.
+  const monitor = (error: unknown, origin: string, level: 'fatal' | 'error' = 'fatal') => {
     if (error !== null && typeof error === 'object') {
       if (logged.has(error)) return;
       logged.add(error);
     }
-    logger.fatal(
+    logger[level](
       {
         error: errorFields(error),
         event: {
@@ -54,17 +69,10 @@ export function installProcessErrorHooks(logger: Logger = pgsightLogger()): () =
       // nothing more to do
     }
   };
-  const onRejection = (reason: unknown) => {
-    monitor(reason, 'unhandledRejection');
-    // With a listener, Node no longer throws; when ours is the only one, restore that behaviour.
-    if (process.listenerCount('unhandledRejection') === 1) {
-      process.nextTick(() => {
-        throw reason;
-      });
-    }
-  };
+  const throws = ['throw', 'strict'].includes(unhandledRejectionsMode());
+  const onRejection = (reason: unknown) => monitor(reason, 'unhandledRejection', 'error');
   process.on('uncaughtExceptionMonitor', monitor);
-  process.on('unhandledRejection', onRejection);
+  if (!throws) process.on('unhandledRejection', onRejection);
   installed = () => {
     process.off('uncaughtExceptionMonitor', monitor);
     process.off('unhandledRejection', onRejection);
