@@ -41,11 +41,38 @@ describe('transactions under the preload', () => {
     expect(children).toContain('BEGIN ISOLATION LEVEL SERIALIZABLE');
 
     const byAction = (action: string) => run.records.filter((r) => field(r, 'event.action') === action);
-    expect(byAction('db.transaction.retry')).toHaveLength(1);
+    expect(byAction('db.transaction.retry')).toHaveLength(2);
     const ends = byAction('db.transaction.end');
     expect(ends.map((r) => [field(r, 'db.transaction.name'), field(r, 'db.transaction.outcome')])).toEqual([
       ['transfer', 'committed'],
+      ['doomed', 'retries_exhausted'],
       ['manual', 'committed'],
+    ]);
+    // A failure the transaction answers by running again is a warning; the last attempt's is an error.
+    const failures = byAction('db.query.error').filter(
+      (r) => field(r, 'db.response.status_code') === '40001',
+    );
+    expect(
+      failures.map((r) => [
+        field(r, 'log.level'),
+        field(r, 'db.transaction.name'),
+        field(r, 'db.transaction.attempt'),
+        String(field(r, 'message')).replace(/after [\d.]+ ms/, 'after N ms'),
+      ]),
+    ).toEqual([
+      [
+        'warn',
+        'transfer',
+        1,
+        expect.stringMatching(/^query failed \(40001\) after N ms, transaction transfer runs again: DO/),
+      ],
+      [
+        'warn',
+        'doomed',
+        1,
+        expect.stringMatching(/^query failed \(40001\) after N ms, transaction doomed runs again: DO/),
+      ],
+      ['error', undefined, undefined, expect.stringMatching(/^query failed \(40001\) after N ms: DO/)],
     ]);
     expect(field(ends[0], 'trace.id')).toBe(txSpan?.traceId);
     const idle = byAction('db.transaction.idle');
@@ -62,6 +89,11 @@ describe('transactions under the preload', () => {
     expect(
       metric('pgsight.db.transactions').find((p) => p.attributes['db.transaction.outcome'] === 'committed')
         ?.value,
+    ).toBe(1);
+    expect(
+      metric('pgsight.db.transactions').find(
+        (p) => p.attributes['db.transaction.outcome'] === 'retries_exhausted',
+      )?.value,
     ).toBe(1);
     expect(metric('pgsight.db.transaction.retries')[0]?.attributes['db.response.status_code']).toBe('40001');
     expect(metric('pgsight.db.transaction.duration')[0]?.value).toBe(1);

@@ -14,11 +14,12 @@ import {
 } from '@opentelemetry/api';
 import type { Config } from '../config/env.js';
 import type { PgsightLogger } from '../ecs/ecs-logger.js';
-import { dbEvent } from '../ecs/fields.js';
+import { dbEvent, transactionLabel } from '../ecs/fields.js';
 import { inLogScope, type LogScope } from '../ecs/log-context.js';
 import { maskErrorValues } from '../pg/error-values.js';
 import type { NormalizedQuery } from '../pg/normalize.js';
 import { sqlStateOf } from '../pg/sqlstate.js';
+import { ACTIVE, type Transaction } from '../transaction/handle.js';
 
 /** The parts of a pg Client the recorder reads. */
 export interface ClientInfo {
@@ -162,7 +163,15 @@ export function createQueryRecorder(
         ...(sqlState ? { code: sqlState } : {}),
         ...(stack ? { stack_trace: stack } : {}),
       };
-      logger.error(record, `query failed${sqlState ? ` (${sqlState})` : ''} after ${ms} ms: ${query.text}`);
+      // A failure the running transaction() answers by running again is expected contention, not an error:
+      // warn, with the attempt it ended. The last attempt's failure (then retries_exhausted) is an error.
+      const tx = (client as { [ACTIVE]?: Transaction })[ACTIVE];
+      const retried = sqlState !== undefined && tx?.retriedOn?.has(sqlState) === true;
+      const failed = `query failed${sqlState ? ` (${sqlState})` : ''} after ${ms} ms`;
+      if (retried && tx) {
+        record.db = { ...db, transaction: { name: tx.name, attempt: tx.attempt } };
+        logger.warn(record, `${failed}, ${transactionLabel(tx.name)} runs again: ${query.text}`);
+      } else logger.error(record, `${failed}: ${query.text}`);
     } else {
       // With PGSIGHT_SLOW_QUERY_MS=0 every query is recorded: it is a query, not a slow one (event.action stays).
       logger.warn(record, `${slowQueryMs === 0 ? 'query' : 'slow query'} (${ms} ms): ${query.text}`);

@@ -136,6 +136,7 @@ function open<T>(run: Run<T>, client: Leased, attempt: number): Transaction {
     watchdog: undefined,
     signal: run.opts.signal,
   });
+  if (attempt < run.opts.maxAttempts && !run.opts.signal?.aborted) tx.retriedOn = run.opts.retryOn;
   if (run.origin) tx.watchdog = new Watchdog(client, tx, run.origin);
   client[ACTIVE] = tx;
   return tx;

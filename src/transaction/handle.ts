@@ -38,6 +38,11 @@ export class Transaction {
   /** @internal set by the outermost transaction once it exists (it is the watchdog's subject) */
   watchdog: Watchdog | undefined;
   /** @internal */ readonly signal: AbortSignal | undefined;
+  /**
+   * @internal the SQLSTATEs on which the outermost transaction runs again after this attempt (undefined on
+   * its last attempt): a query failing with one is recorded as expected contention, not as an error.
+   */
+  retriedOn: ReadonlySet<string> | undefined;
 
   /** @internal transactions are opened by `transaction()`, not constructed */
   constructor(init: {
@@ -58,6 +63,7 @@ export class Transaction {
     this.span = init.span;
     this.watchdog = init.watchdog;
     this.signal = init.signal;
+    this.retriedOn = undefined;
   }
 
   /** pg's `query`, on this transaction's client. After an abort, nothing more is sent. */
