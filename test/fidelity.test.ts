@@ -1,7 +1,7 @@
 // The app behaves exactly as without the preload: each behaviour through `--import pgsight/register` in a
 // child process, compared with the same app run bare.
 import { describe, expect, it } from 'vitest';
-import { fixture, runNode } from './support/run-node.js';
+import { field, fixture, runNode } from './support/run-node.js';
 
 /** Runs fidelity-app.mjs with SCENARIO, bare and under the preload; the JSON line each printed. */
 async function bothWays(scenario: string, env: Record<string, string> = {}) {
@@ -32,5 +32,23 @@ describe('identical behaviour under the preload', () => {
       expect(frames.join('\n'), via).toMatch(/at async inner.*\n.*at async outer/i);
       expect(frames, via).toEqual(appFrames(bareOut[via] ?? ''));
     }
+  });
+
+  it('pg-cursor and pg-query-stream: timed (slow and failed records) and behaving as without the preload', async () => {
+    const { bareOut, out, preloaded } = await bothWays('cursors', { PGSIGHT_SLOW_QUERY_MS: '150' });
+    expect(preloaded.code, preloaded.stderr).toBe(0);
+    expect(out).toEqual(bareOut);
+    expect(out.failingCursor).toBe('error: division by zero');
+    expect(out.failingStream).toBe('error: division by zero');
+    const records = preloaded.records.filter((r) => String(field(r, 'event.action')).startsWith('db.query.'));
+    const summary = records.map((r) => [field(r, 'event.action'), String(field(r, 'db.query.text'))]);
+    expect(summary).toEqual([
+      ['db.query.slow', 'SELECT pg_sleep(?) AS cursor_sleep, g FROM generate_series(?, ?) g'],
+      ['db.query.error', 'SELECT ? / ? AS cursor_fails'],
+      ['db.query.slow', 'SELECT pg_sleep(?) AS stream_sleep, g FROM generate_series(?, ?) g'],
+      ['db.query.error', 'SELECT ? / ? AS stream_fails'],
+    ]);
+    expect(field(records[1], 'db.response.status_code')).toBe('22012');
+    expect(field(records[0], 'event.duration')).toBeGreaterThanOrEqual(150_000_000);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The wrapper around pg's `Client.prototype.query`: every query through pg (Client and Pool, promise and
- * callback, text and config object, named statements) is timed, whether or not its trace is sampled.
+ * callback, text and config object, named statements, submittables such as pg-cursor) is timed, whether or
+ * not its trace is sampled.
  *
  * Why hand-written rather than instrumentation-pg's own query patch (docs/design.md#its-own-query-patch):
  * that patch builds a span and its attributes for every query even when no trace is sampled, several times
@@ -61,6 +62,45 @@ function startSpan(
 }
 
 /**
+ * A query object pg hands the connection's messages to (pg-cursor, pg-query-stream, the app's own): pg calls
+ * its `handleError` when the server reports an error and its `handleReadyForQuery` when the statement is
+ * over (a cursor's portal closed, a stream read to its end), whatever the object does with them.
+ */
+interface Submittable {
+  text?: unknown;
+  values?: unknown;
+  /** pg-query-stream keeps its statement on the pg-cursor it reads from. */
+  cursor?: { text?: unknown; values?: unknown };
+  handleError?: (...args: unknown[]) => unknown;
+  handleReadyForQuery?: (...args: unknown[]) => unknown;
+}
+
+/** The statement of a submittable pgsight can observe (it has both handlers), else undefined. */
+function submittableText(q: Submittable): string | undefined {
+  if (typeof q.handleError !== 'function' || typeof q.handleReadyForQuery !== 'function') return undefined;
+  if (typeof q.text === 'string') return q.text;
+  return typeof q.cursor?.text === 'string' ? q.cursor.text : undefined;
+}
+
+/**
+ * Time a submittable from submit to its end: the first of its error and its ReadyForQuery. Its two handlers
+ * become own wrappers that call pgsight first and then the handler it had, with the same `this` and
+ * arguments: what the object does, emits or calls back is unchanged.
+ */
+function observeSubmittable(q: Submittable, done: (error: unknown) => void): void {
+  const onError = q.handleError as (...args: unknown[]) => unknown;
+  const onReady = q.handleReadyForQuery as (...args: unknown[]) => unknown;
+  q.handleError = function handleError(this: unknown, error: unknown) {
+    done(error);
+    return onError.apply(this, arguments as never);
+  };
+  q.handleReadyForQuery = function handleReadyForQuery(this: unknown) {
+    done(undefined);
+    return onReady.apply(this, arguments as never);
+  };
+}
+
+/**
  * Promise style. pg builds the promise with `new client._Promise(executor)`, its executor handing the query a
  * callback that settles it. For the one call, the wrapper puts this constructor in `_Promise`: it gives the
  * executor resolve/reject functions that see the end first, so the app gets pg's own promise with no reaction
@@ -102,13 +142,16 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
     callback: unknown,
   ): unknown {
     let text: string | undefined;
+    let submittable: Submittable | undefined;
     if (typeof config === 'string') text = config;
     else if (config !== null && typeof config === 'object') {
-      // Submittables (pg-cursor, pg-query-stream) report through events of their own: not timed here.
-      if (typeof (config as { submit?: unknown }).submit === 'function')
-        return original.apply(this, arguments as never);
-      const t = (config as { text?: unknown }).text;
-      if (typeof t === 'string') text = t;
+      if (typeof (config as { submit?: unknown }).submit === 'function') {
+        submittable = config as Submittable;
+        text = submittableText(submittable);
+      } else {
+        const t = (config as { text?: unknown }).text;
+        if (typeof t === 'string') text = t;
+      }
     }
     if (text === undefined) return original.apply(this, arguments as never);
     const parent = context.active();
@@ -118,7 +161,9 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
     } catch (error) {
       state.onInternalError(error);
     }
-    const params = Array.isArray(values) ? values : (config as { values?: unknown })?.values;
+    const params = Array.isArray(values)
+      ? values
+      : ((config as { values?: unknown })?.values ?? submittable?.cursor?.values);
     let watchdog: ReturnType<ManualTracker['before']>;
     try {
       watchdog = state.manual?.before(this, text, wrapped);
@@ -142,6 +187,11 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
         state.onInternalError(internal);
       }
     };
+
+    if (submittable !== undefined) {
+      observeSubmittable(submittable, done);
+      return original.apply(this, arguments as never);
+    }
 
     // Callback style: the callback is the last function argument, or `config.callback`.
     const cbIndex = typeof callback === 'function' ? 2 : typeof values === 'function' ? 1 : -1;
