@@ -51,4 +51,18 @@ describe('identical behaviour under the preload', () => {
     expect(field(records[1], 'db.response.status_code')).toBe('22012');
     expect(field(records[0], 'event.duration')).toBeGreaterThanOrEqual(150_000_000);
   });
+
+  it("an ORM's bulk inserts (drizzle: DEFAULT in every row) share one fingerprint whatever the row count", async () => {
+    const run = await runNode(fixture('fidelity-app.mjs'), {
+      env: { SCENARIO: 'orm', PGSIGHT_SLOW_QUERY_MS: '0' },
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain('{"scenario":"orm","rows":8}');
+    const inserts = run.records.filter((r) => field(r, 'db.operation.name') === 'INSERT');
+    expect(inserts).toHaveLength(3);
+    expect(new Set(inserts.map((r) => field(r, 'db.query.fingerprint'))).size).toBe(1);
+    expect(field(inserts[2], 'db.query.text')).toBe(
+      'INSERT INTO "orm_items"("id", "name", "at") VALUES (DEFAULT, $1, DEFAULT)',
+    );
+  });
 });

@@ -4,13 +4,17 @@
  *
  * - literals (numbers, '...', E'...', B'...', X'...', U&'...', $tag$...$tag$, TRUE/FALSE) become `?`;
  * - `$n` parameters stay as they are;
- * - `IN (...)` lists and the rows of a multi-row `VALUES` are collapsed, so the row count does not matter;
- * - comments go, white space is canonical, unquoted words are case-folded (keywords upper, names lower).
+ * - `IN (...)` lists, and the rows of a multi-row `VALUES` that differ only in their values (literals,
+ *   parameters, NULL; `DEFAULT`, `now()` and casts are part of a row's shape), are collapsed, so the row
+ *   count does not matter;
+ * - comments go, white space is canonical, unquoted words are case-folded (PostgreSQL's keywords upper,
+ *   names lower).
  *
  * The scanner is one left-to-right pass with no backtracking: any input, however malformed or unterminated,
  * is normalized in linear time and never throws.
  */
 import { createHash } from 'node:crypto';
+import { isPlaceholder, spellNames, type Token, tokenize } from './sql-tokens.js';
 
 export interface NormalizedQuery {
   /** The statement with literals replaced by `?` and lists collapsed. */
@@ -22,28 +26,6 @@ export interface NormalizedQuery {
   /** The first table the statement reads or writes, when the text makes it plain. */
   readonly collection: string | undefined;
 }
-
-type TokenKind = 'word' | 'keyword' | 'quoted' | 'param' | 'literal' | 'punct' | 'op';
-interface Token {
-  kind: TokenKind;
-  text: string;
-}
-
-// Keywords are written upper case; every other unquoted word lower case (PostgreSQL folds unquoted names to
-// lower case, so `Users` and `users` are the same table). The list only affects spelling, never equality.
-const KEYWORDS = new Set(
-  (
-    'ABORT ALL ALTER ANALYZE AND ANY ARRAY AS ASC BEGIN BETWEEN BY CALL CASE CAST CHECK COLLATE COMMIT ' +
-    'CONFLICT CONSTRAINT COPY CREATE CROSS CURRENT_DATE CURRENT_TIMESTAMP DEFAULT DEFERRABLE DELETE DESC ' +
-    'DISTINCT DO DROP ELSE END ESCAPE EXCEPT EXECUTE EXISTS EXPLAIN FETCH FILTER FIRST FOR FROM FULL GRANT ' +
-    'GROUP HAVING ILIKE IN INDEX INNER INSERT INTERSECT INTERVAL INTO IS ISOLATION JOIN KEY LAST LATERAL LEFT ' +
-    'LEVEL LIKE LIMIT LOCAL LOCK MATERIALIZED MERGE NATURAL NO NOT NOTHING NOWAIT NULL NULLS OF OFFSET ON ONLY ' +
-    'OR ORDER OUTER OVER PARTITION PREPARE PRIMARY READ RECURSIVE REFERENCES RELEASE REPEATABLE RETURNING ' +
-    'REVOKE RIGHT ROLLBACK ROW ROWS SAVEPOINT SELECT SERIALIZABLE SESSION SET SHARE SHOW SIMILAR SKIP SOME ' +
-    'START TABLE THEN TO TRANSACTION TRUNCATE UNION UNIQUE UPDATE USING VACUUM VALUES VIEW WHEN WHERE WINDOW ' +
-    'WITH WITHOUT WORK COMMITTED UNCOMMITTED LOCKED WRITE'
-  ).split(' '),
-);
 
 const OPERATIONS = new Set([
   'SELECT',
@@ -57,176 +39,34 @@ const OPERATIONS = new Set([
   'CALL',
 ]);
 
-const isDigit = (c: number) => c >= 48 && c <= 57;
-const isWordStart = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c >= 128;
-const isWordPart = (c: number) => isWordStart(c) || isDigit(c) || c === 36;
-const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13);
-const OP_CHARS = '+-*/<>=~!@#%^&|`?';
-
-/** Index just past a '...' string starting at `start` (the opening quote); backslashes escape when `escapes`. */
-function skipQuoted(sql: string, start: number, quote: number, escapes: boolean): number {
-  let i = start + 1;
-  while (i < sql.length) {
-    const c = sql.charCodeAt(i);
-    if (escapes && c === 92) {
-      i += 2;
-      continue;
-    }
-    if (c === quote) {
-      if (sql.charCodeAt(i + 1) === quote) {
-        i += 2;
-        continue;
-      }
-      return i + 1;
-    }
-    i++;
-  }
-  return sql.length;
-}
-
-function skipBlockComment(sql: string, start: number): number {
-  let depth = 1;
-  let i = start + 2;
-  while (i < sql.length && depth > 0) {
-    if (sql.startsWith('/*', i)) {
-      depth++;
-      i += 2;
-    } else if (sql.startsWith('*/', i)) {
-      depth--;
-      i += 2;
-    } else i++;
-  }
-  return i;
-}
-
-/** A dollar-quote tag (`$$` or `$tag$`) at `start`, or undefined when `$` starts something else. */
-function dollarTag(sql: string, start: number): string | undefined {
-  let i = start + 1;
-  if (sql.charCodeAt(i) === 36) return '$$';
-  if (!isWordStart(sql.charCodeAt(i))) return undefined;
-  while (i < sql.length && (isWordStart(sql.charCodeAt(i)) || isDigit(sql.charCodeAt(i)))) i++;
-  return sql.charCodeAt(i) === 36 ? sql.slice(start, i + 1) : undefined;
-}
-
-function endOfNumber(sql: string, start: number): number {
-  let i = start;
-  while (i < sql.length && (isDigit(sql.charCodeAt(i)) || sql.charCodeAt(i) === 95)) i++;
-  if (sql.charCodeAt(i) === 46 && sql.charCodeAt(i + 1) !== 46) {
-    i++;
-    while (i < sql.length && isDigit(sql.charCodeAt(i))) i++;
-  }
-  const e = sql.charCodeAt(i);
-  if (e === 69 || e === 101) {
-    let j = i + 1;
-    if (sql.charCodeAt(j) === 43 || sql.charCodeAt(j) === 45) j++;
-    if (isDigit(sql.charCodeAt(j))) {
-      i = j;
-      while (i < sql.length && isDigit(sql.charCodeAt(i))) i++;
+/** For each '(' the index of its ')' (-1 when it is never closed): one pass, with a stack. */
+function matchingParens(tokens: Token[]): Int32Array {
+  const match = new Int32Array(tokens.length).fill(-1);
+  const open: number[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const text = (tokens[i] as Token).text;
+    if (text === '(') open.push(i);
+    else if (text === ')') {
+      const at = open.pop();
+      if (at !== undefined) match[at] = i;
     }
   }
-  // 0x1F, 0o17, 0b101 (PostgreSQL 16+) and trailing junk like `1abc` stay one literal.
-  while (i < sql.length && isWordPart(sql.charCodeAt(i))) i++;
-  return i;
+  return match;
 }
 
-/** A unary minus belongs to the number after it when nothing value-like stands before it. */
-function minusIsSign(prev: Token | undefined): boolean {
-  if (!prev) return true;
-  if (prev.kind === 'op' || prev.kind === 'keyword') return true;
-  return prev.kind === 'punct' && prev.text !== ')' && prev.text !== ']';
-}
-
-function tokenize(sql: string): Token[] {
-  const tokens: Token[] = [];
-  const literal = () => tokens.push({ kind: 'literal', text: '?' });
-  let i = 0;
-  while (i < sql.length) {
-    const c = sql.charCodeAt(i);
-    if (isSpace(c)) {
-      i++;
-    } else if (c === 45 && sql.charCodeAt(i + 1) === 45) {
-      const eol = sql.indexOf('\n', i);
-      i = eol === -1 ? sql.length : eol + 1;
-    } else if (c === 47 && sql.charCodeAt(i + 1) === 42) {
-      i = skipBlockComment(sql, i);
-    } else if (c === 39) {
-      // Standard strings; backslash escapes only in E'' (standard_conforming_strings is on by default).
-      i = skipQuoted(sql, i, 39, false);
-      literal();
-    } else if (c === 34) {
-      const end = skipQuoted(sql, i, 34, false);
-      tokens.push({ kind: 'quoted', text: sql.slice(i, end) });
-      i = end;
-    } else if (c === 36) {
-      if (isDigit(sql.charCodeAt(i + 1))) {
-        let j = i + 1;
-        while (j < sql.length && isDigit(sql.charCodeAt(j))) j++;
-        tokens.push({ kind: 'param', text: sql.slice(i, j) });
-        i = j;
-        continue;
-      }
-      const tag = dollarTag(sql, i);
-      if (tag === undefined) {
-        tokens.push({ kind: 'op', text: '$' });
-        i++;
-        continue;
-      }
-      const close = sql.indexOf(tag, i + tag.length);
-      i = close === -1 ? sql.length : close + tag.length;
-      literal();
-    } else if (isDigit(c) || (c === 46 && isDigit(sql.charCodeAt(i + 1)))) {
-      i = endOfNumber(sql, i);
-      const prev = tokens[tokens.length - 1];
-      const beforePrev = tokens[tokens.length - 2];
-      if (prev?.kind === 'op' && prev.text === '-' && minusIsSign(beforePrev)) tokens.pop();
-      literal();
-    } else if (isWordStart(c)) {
-      let j = i + 1;
-      while (j < sql.length && isWordPart(sql.charCodeAt(j))) j++;
-      const word = sql.slice(i, j);
-      const next = sql.charCodeAt(j);
-      const prefix = word.toUpperCase();
-      if (next === 39 && (prefix === 'E' || prefix === 'B' || prefix === 'X' || prefix === 'N')) {
-        i = skipQuoted(sql, j, 39, prefix === 'E');
-        literal();
-        continue;
-      }
-      if (prefix === 'U' && next === 38 && sql.charCodeAt(j + 1) === 39) {
-        i = skipQuoted(sql, j + 1, 39, false);
-        literal();
-        continue;
-      }
-      i = j;
-      if (prefix === 'TRUE' || prefix === 'FALSE') literal();
-      else if (KEYWORDS.has(prefix)) tokens.push({ kind: 'keyword', text: prefix });
-      else tokens.push({ kind: 'word', text: word.toLowerCase() });
-    } else if (c === 58 && sql.charCodeAt(i + 1) === 58) {
-      tokens.push({ kind: 'punct', text: '::' });
-      i += 2;
-    } else if ('(),;[].:'.includes(sql[i] as string)) {
-      tokens.push({ kind: 'punct', text: sql[i] as string });
-      i++;
-    } else if (OP_CHARS.includes(sql[i] as string)) {
-      let j = i + 1;
-      while (
-        j < sql.length &&
-        OP_CHARS.includes(sql[j] as string) &&
-        !sql.startsWith('--', j) &&
-        !sql.startsWith('/*', j)
-      )
-        j++;
-      tokens.push({ kind: 'op', text: sql.slice(i, j) });
-      i = j;
-    } else {
-      tokens.push({ kind: 'op', text: sql[i] as string });
-      i++;
-    }
+/**
+ * The shape of the VALUES row tokens[open..close]: its tokens with every value a literal, a parameter or NULL
+ * (a constant, as pg_stat_statements counts it) read as `?`, so that rows differing only in their values have
+ * one shape.
+ */
+function rowShape(tokens: Token[], open: number, close: number): string {
+  let shape = '';
+  for (let i = open; i <= close; i++) {
+    const t = tokens[i] as Token;
+    shape += isPlaceholder(t) || (t.kind === 'keyword' && t.text === 'NULL') ? '? ' : `${t.text} `;
   }
-  return tokens;
+  return shape;
 }
-
-const isPlaceholder = (t: Token | undefined) =>
-  t !== undefined && (t.kind === 'literal' || t.kind === 'param');
 
 /**
  * If tokens[open] is '(' starting a list of only placeholders (and casts of them), the index of its ')'.
@@ -251,11 +91,13 @@ function placeholderListEnd(tokens: Token[], open: number): number {
 }
 
 /**
- * Collapse `IN (?, ?, ?)` to `IN (...)`, and `VALUES (..), (..), (..)` to its first row, so that one row and
- * a thousand rows of the same insert share a fingerprint (and so, the text the fingerprint is taken from).
+ * Collapse `IN (?, ?, ?)` to `IN (...)`, and the rows of `VALUES (..), (..), (..)` to one row per shape, so
+ * that one row and a thousand rows of the same insert share a fingerprint (and so, the text the fingerprint
+ * is taken from).
  */
 function collapseLists(tokens: Token[]): Token[] {
   const out: Token[] = [];
+  let parens: Int32Array | undefined; // computed at the first VALUES
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i] as Token;
     out.push(t);
@@ -267,15 +109,24 @@ function collapseLists(tokens: Token[]): Token[] {
         i = close;
       }
     } else if (t.kind === 'keyword' && t.text === 'VALUES' && next?.text === '(') {
-      let close = placeholderListEnd(tokens, i + 1);
-      if (close === -1) continue;
-      for (let k = i + 1; k <= close; k++) out.push(tokens[k] as Token);
-      while (tokens[close + 1]?.text === ',' && tokens[close + 2]?.text === '(') {
-        const rowEnd = placeholderListEnd(tokens, close + 2);
-        if (rowEnd === -1) break;
-        close = rowEnd;
+      // Each row of a shape seen before in this list goes (DEFAULT, now(), NULL and casts included), so a
+      // bulk insert of any row count has the fingerprint of its distinct row shapes, in order.
+      const shapes = new Set<string>();
+      let at = i + 1;
+      for (;;) {
+        parens ??= matchingParens(tokens);
+        const close = parens[at] as number;
+        if (close === -1) break;
+        const shape = rowShape(tokens, at, close);
+        if (!shapes.has(shape)) {
+          if (shapes.size > 0) out.push({ kind: 'punct', text: ',' });
+          shapes.add(shape);
+          for (let k = at; k <= close; k++) out.push(tokens[k] as Token);
+        }
+        i = close;
+        if (tokens[close + 1]?.text !== ',' || tokens[close + 2]?.text !== '(') break;
+        at = close + 2;
       }
-      i = close;
     }
   }
   return out;
@@ -353,7 +204,9 @@ function findCollection(tokens: Token[], operation: string | undefined): string 
 
 /** Normalize one statement. Pure; see `createQueryNormalizer` for the cached form. */
 export function normalizeQuery(sql: string): NormalizedQuery {
-  const tokens = collapseLists(tokenize(sql));
+  const scanned = tokenize(sql);
+  spellNames(scanned);
+  const tokens = collapseLists(scanned);
   const text = render(tokens);
   const operation = findOperation(tokens);
   return {
