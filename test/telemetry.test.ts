@@ -113,6 +113,22 @@ describe('exit', () => {
   });
 });
 
+describe('OTEL_SDK_DISABLED=true', () => {
+  it('exports and propagates nothing of OpenTelemetry; pgsight records slow and failed queries still', async () => {
+    const run = await runNode(fixture('use-pg.mjs'), { env: { ...otlp(), OTEL_SDK_DISABLED: 'true' } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(otlpReceiver.receiver.spans).toEqual([]);
+    expect(otlpReceiver.receiver.points).toEqual([]);
+    const actions = run.records.map((r) => field(r, 'event.action'));
+    expect(actions.filter((a) => a === 'db.query.slow').length).toBeGreaterThan(0);
+    expect(actions.filter((a) => a === 'db.query.error').length).toBeGreaterThan(0);
+    expect(run.records.every((r) => field(r, 'trace.id') === undefined)).toBe(true);
+    const propagated = await runNode(fixture('propagate-app.mjs'), { env: { OTEL_SDK_DISABLED: 'true' } });
+    expect(propagated.code, propagated.stderr).toBe(0);
+    expect(propagated.stdout).not.toMatch(/00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]/);
+  });
+});
+
 describe('guards', () => {
   it('does nothing inside worker threads', async () => {
     const run = await runNode(fixture('worker-thread.mjs'), { env: { PGSIGHT_SLOW_QUERY_MS: '0' } });

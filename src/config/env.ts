@@ -7,12 +7,29 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { PgsightError } from '../errors.js';
+import {
+  boolean,
+  httpUrl,
+  logLevel,
+  type Parser,
+  type TxOrigin,
+  text,
+  txOrigin,
+  wholeNumber,
+} from './parsers.js';
+
+export type { TxOrigin } from './parsers.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
   /** `PGSIGHT_DISABLED`: the preload does nothing at all. @default false */
   readonly disabled: boolean;
+  /**
+   * `OTEL_SDK_DISABLED` (OpenTelemetry's standard variable): no OpenTelemetry at all (no spans, metrics,
+   * trace context or `traceparent`); pgsight's own records, which are logs, go on. @default false
+   */
+  readonly otelDisabled: boolean;
   /** `PGSIGHT_SLOW_QUERY_MS`: a query taking at least this many milliseconds is flagged; 0 flags every query. @default 500 */
   readonly slowQueryMs: number;
   /** `PGSIGHT_LOG_PARAMS`: include bind parameter values in query records. Costs: values may hold personal data. @default false */
@@ -109,6 +126,7 @@ export interface LoadConfigOptions {
 
 export const defaults: Config = Object.freeze({
   disabled: false,
+  otelDisabled: false,
   slowQueryMs: 500,
   logParams: false,
   logFile: undefined,
@@ -132,59 +150,6 @@ export const defaults: Config = Object.freeze({
 /** createLogger's level per profile when LOG_LEVEL does not set one (log/create-logger.ts uses it too). */
 export const PROFILE_LEVEL = { development: 'debug', production: 'info', test: 'warn' } as const;
 
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
-const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
-
-type Parser<T> = { expected: string; parse: (raw: string) => T | undefined };
-
-const boolean: Parser<boolean> = {
-  expected: 'true or false',
-  parse: (raw) => {
-    const word = raw.trim().toLowerCase();
-    if (TRUE_WORDS.has(word)) return true;
-    if (FALSE_WORDS.has(word)) return false;
-    return undefined;
-  },
-};
-
-function wholeNumber(min: number, max: number): Parser<number> {
-  return {
-    expected: `a whole number from ${min} to ${max}`,
-    parse: (raw) => {
-      if (!/^\s*\d+\s*$/.test(raw)) return undefined;
-      const n = Number(raw);
-      return n >= min && n <= max ? n : undefined;
-    },
-  };
-}
-
-const logLevel: Parser<LogLevel> = {
-  expected: LOG_LEVELS.join(', '),
-  parse: (raw) => LOG_LEVELS.find((level) => level === raw.trim().toLowerCase()),
-};
-
-export type TxOrigin = 'cached' | 'exact';
-const txOrigin: Parser<TxOrigin> = {
-  expected: 'cached or exact',
-  parse: (raw) => (['cached', 'exact'] as const).find((mode) => mode === raw.trim().toLowerCase()),
-};
-
-const text: Parser<string> = { expected: 'a non-empty string', parse: (raw) => raw.trim() || undefined };
-
-/** An http(s) URL Node can parse: `http://127.0.0.1:99999` (port out of range) or `http://[::1` is not one. */
-const httpUrl: Parser<string> = {
-  expected: 'an http(s) URL',
-  parse: (raw) => {
-    try {
-      const url = new URL(raw.trim());
-      return url.protocol === 'http:' || url.protocol === 'https:' ? raw.trim() : undefined;
-    } catch {
-      return undefined;
-    }
-  },
-};
-
 /** Which variable feeds which setting, and how it is parsed. */
 const VARIABLES: {
   [K in Exclude<keyof Config, 'service' | 'exporters' | 'sampler' | 'libpqVariables' | 'setupCredentials'>]: [
@@ -193,6 +158,7 @@ const VARIABLES: {
   ];
 } = {
   disabled: ['PGSIGHT_DISABLED', boolean],
+  otelDisabled: ['OTEL_SDK_DISABLED', boolean],
   slowQueryMs: ['PGSIGHT_SLOW_QUERY_MS', wholeNumber(0, 86_400_000)],
   logParams: ['PGSIGHT_LOG_PARAMS', boolean],
   logFile: ['PGSIGHT_LOG_FILE', text],

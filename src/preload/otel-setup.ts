@@ -134,6 +134,12 @@ export async function setupOpenTelemetry(
   instrumentations: Instrumentation[],
   options: OtelSetupOptions,
 ): Promise<OtelSetup> {
+  if (config.otelDisabled) {
+    // OpenTelemetry's OTEL_SDK_DISABLED: no provider, no context manager, no propagator; the API stays the
+    // no-op it is without an SDK. The instrumentations still patch (pgsight's records come from pg's).
+    registerInstrumentations({ instrumentations });
+    return { tracing: false, forceFlush: async () => undefined, shutdown: async () => undefined };
+  }
   return otelExportsConfigured(config)
     ? startNodeSdk(config, instrumentations, options)
     : composeCore(config, instrumentations, options);

@@ -103,11 +103,15 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
   setWatchdogThresholds({ warnMs: config.txWarnMs, idleMs: config.txIdleMs, origin: config.txOrigin });
   // Nothing consumes telemetry: HTTP needs context propagation only (http-propagation.ts says why).
   const propagationOnly =
-    !otelExportsConfigured(config) && !options.spanProcessors && !options.metricReaders?.length;
+    !config.otelDisabled &&
+    !otelExportsConfigured(config) &&
+    !options.spanProcessors &&
+    !options.metricReaders?.length;
+  // OTEL_SDK_DISABLED: pg is still patched (pgsight's records), nothing of OpenTelemetry is.
   const instrumentations = [
     new PgsightPgInstrumentation({ ignoreConnectSpans: !config.connectSpans }, state, instruments),
-    ...(propagationOnly ? [] : [new HttpInstrumentation()]),
-    new PinoInstrumentation({ disableLogSending: !config.exporters.logs }),
+    ...(propagationOnly || config.otelDisabled ? [] : [new HttpInstrumentation()]),
+    ...(config.otelDisabled ? [] : [new PinoInstrumentation({ disableLogSending: !config.exporters.logs })]),
   ];
   const otel = await setupOpenTelemetry(config, instrumentations, {
     spanProcessors: options.spanProcessors,
