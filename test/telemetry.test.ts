@@ -7,6 +7,7 @@ import { normalizeQuery } from '../src/pg/normalize.js';
 import { databasePort } from './support/db.js';
 import { useOtlpReceiver } from './support/otlp-receiver.js';
 import { field, fixture, root, runNode } from './support/run-node.js';
+import { SilentServer } from './support/silent-server.js';
 
 const otlpReceiver = useOtlpReceiver({ beforeEach, afterEach });
 
@@ -127,6 +128,42 @@ describe('OTEL_SDK_DISABLED=true', () => {
     expect(propagated.code, propagated.stderr).toBe(0);
     expect(propagated.stdout).not.toMatch(/00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]/);
   });
+});
+
+describe('an exit with a destination that does not answer', () => {
+  const silent = new SilentServer();
+  beforeEach(() => silent.start().then(() => undefined));
+  afterEach(() => silent.stop());
+
+  it('OTLP: the exit waits at most the export timeout (2 s), and says so once', async () => {
+    const run = await runNode(fixture('use-pg.mjs'), {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: silent.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('done');
+    expect(run.stderr.match(/^pgsight: the exit waited \d\.\d s on OpenTelemetry export/gm)).toHaveLength(1);
+  });
+
+  it.each([
+    ['does not answer', () => silent.url],
+    ['refuses connections', () => 'http://127.0.0.1:1'],
+  ])(
+    'Elasticsearch that %s: the records wait in the spool; the exit waits at most 2 s, and says so once',
+    async (_name, url) => {
+      const cwd = await mkdtemp(join(tmpdir(), 'pgsight-exit-'));
+      const run = await runNode(fixture('use-pg.mjs'), {
+        cwd,
+        args: ['--import', join(root, 'dist', 'src', 'preload', 'register.js')],
+        env: { PGSIGHT_SLOW_QUERY_MS: '200', PGSIGHT_ELASTICSEARCH_URL: url() },
+      });
+      expect(run.code).toBe(0);
+      expect(run.stderr.match(/did not store the last documents within 2000 ms of the exit/g)).toHaveLength(
+        1,
+      );
+      // Everything is on disk for the next start: the summary counts the slow and failed records as spooled.
+      expect(run.stderr).toMatch(/elasticsearch logs-pgsight\.\S+-default: shipped=0 retried=\d+ spooled=7 /);
+    },
+  );
 });
 
 describe('guards', () => {

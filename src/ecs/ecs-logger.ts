@@ -113,6 +113,8 @@ function transportOptions(config: Config) {
     service: { ...config.service },
     outputs,
     statusIntervalMs: 0,
+    // An exit waits at most this long for a destination that does not answer (the preload's flush bound).
+    closeTimeoutMs: 2000,
     summary: 'on-trouble',
     expectPinoConfig: false,
   };

@@ -27,6 +27,9 @@ import {
 import type { Config, SamplerChoice } from '../config/env.js';
 import { PropagationTracerProvider } from './propagation-tracer.js';
 
+/** pgsight's default for OTEL_EXPORTER_OTLP_TIMEOUT (ms), the bound on an exit's flush. */
+export const EXPORT_TIMEOUT_MS = 2000;
+
 export interface OtelSetup {
   /** True when a tracer provider is installed, so starting spans is worth it. */
   readonly tracing: boolean;
@@ -102,18 +105,28 @@ async function startNodeSdk(
   options: OtelSetupOptions,
 ): Promise<OtelSetup> {
   const { NodeSDK } = await import('@opentelemetry/sdk-node');
-  const sdk = new NodeSDK({
-    serviceName: config.service.name,
-    instrumentations,
-    ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
-    ...(options.metricReaders
-      ? { metricReaders: options.metricReaders }
-      : config.exporters.metrics
-        ? {}
-        : { metricReaders: [] }),
-    ...(config.exporters.logs ? {} : { logRecordProcessors: [] }),
-  });
-  sdk.start();
+  // The SDK builds its exporters (which read OTEL_EXPORTER_OTLP_TIMEOUT) in its constructor and start.
+  // pgsight's default is the exit bound (the SDK's is 10 s): an exit, or any export, waits no longer on a
+  // collector that does not answer. The variable is set for those two calls only, before the app runs.
+  const unset = process.env.OTEL_EXPORTER_OTLP_TIMEOUT === undefined;
+  if (unset) process.env.OTEL_EXPORTER_OTLP_TIMEOUT = String(EXPORT_TIMEOUT_MS);
+  let sdk: InstanceType<typeof NodeSDK>;
+  try {
+    sdk = new NodeSDK({
+      serviceName: config.service.name,
+      instrumentations,
+      ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
+      ...(options.metricReaders
+        ? { metricReaders: options.metricReaders }
+        : config.exporters.metrics
+          ? {}
+          : { metricReaders: [] }),
+      ...(config.exporters.logs ? {} : { logRecordProcessors: [] }),
+    });
+    sdk.start();
+  } finally {
+    if (unset) delete process.env.OTEL_EXPORTER_OTLP_TIMEOUT;
+  }
   // Installed unless OTEL_TRACES_EXPORTER=none or OTEL_SDK_DISABLED=true.
   type Flushable = { forceFlush?: () => Promise<void> };
   const tracerProvider = (trace.getTracerProvider() as unknown as { getDelegate(): Flushable }).getDelegate();

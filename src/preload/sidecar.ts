@@ -16,7 +16,7 @@ import { createQueryNormalizer } from '../pg/query-cache.js';
 import { setWatchdogThresholds } from '../transaction/watchdog.js';
 import { installHttpPropagation } from './http-propagation.js';
 import { createManualTracker } from './manual-transactions.js';
-import { otelExportsConfigured, setupOpenTelemetry } from './otel-setup.js';
+import { EXPORT_TIMEOUT_MS, otelExportsConfigured, setupOpenTelemetry } from './otel-setup.js';
 import { PgsightPgInstrumentation } from './pg-instrumentation.js';
 import { isPgsightWrapped, type QueryPatchState } from './query-patch.js';
 import { createQueryRecorder, type QueryInstruments } from './query-recorder.js';
@@ -42,7 +42,9 @@ export interface Sidecar {
 }
 
 /** How long a signal or exit waits for telemetry to flush before letting the process go. */
-const FLUSH_TIMEOUT_MS = 2000;
+const FLUSH_TIMEOUT_MS = EXPORT_TIMEOUT_MS + 500;
+/** An exit flush this long waited on an exporter that did not answer (said once on stderr). */
+const SLOW_EXIT_MS = 1000;
 
 let running: Promise<Sidecar> | undefined;
 
@@ -149,7 +151,15 @@ function installExitHooks(sidecar: Sidecar): void {
   process.on('beforeExit', () => {
     if (shutDown) return;
     shutDown = true;
-    void sidecar.shutdown();
+    const started = performance.now();
+    void sidecar.shutdown().then(() => {
+      // A flush that answers takes milliseconds; one that took most of the bound waited on an exporter.
+      const waited = performance.now() - started;
+      if (waited >= SLOW_EXIT_MS && otelExportsConfigured(sidecar.config))
+        process.stderr.write(
+          `pgsight: the exit waited ${(waited / 1000).toFixed(1)} s on OpenTelemetry export (OTEL_EXPORTER_OTLP_* did not answer); spans and metrics not sent by then are dropped\n`,
+        );
+    });
   });
 }
 

@@ -28,6 +28,9 @@ import { SpoolWriter } from './spool-writer.js';
 
 export type { ElasticsearchOutputOptions } from './options.js';
 
+/** How long a close waits for the client to end its connections before it lets them go. */
+const CLIENT_CLOSE_MS = 200;
+
 export function createElasticsearchOutput(
   options: ElasticsearchOutputOptions,
   defaultDataStream: string,
@@ -161,6 +164,9 @@ export function createElasticsearchOutput(
       const timedOut = await Promise.race([done.then(() => false), sleep(deadlineMs).then(() => true)]);
       if (timedOut && closing) {
         stopped = true;
+        writeStderr(
+          `pgsight/transport: Elasticsearch at ${o.node} did not store the last documents within ${deadlineMs} ms of the exit (unreachable, refusing or not answering); they wait in the spool for the next start\n`,
+        );
         // Not delivered in time: keep it on disk for the next start. Batches still in flight are spooled too;
         // if they land after all, their replay finds them stored (409 on the same id), so nothing doubles.
         writer.flush();
@@ -174,7 +180,9 @@ export function createElasticsearchOutput(
       await this.flush(deadlineMs);
       stopped = true;
       wakeReaders();
-      await client.close().catch(() => {});
+      // The client's close waits for requests in flight (up to requestTimeoutMs against a cluster that does
+      // not answer); what they carry is in the spool already, so the close does not wait past a moment.
+      await Promise.race([client.close().catch(() => {}), sleep(CLIENT_CLOSE_MS)]);
     },
   };
 }
