@@ -234,6 +234,8 @@ describe('correlation', () => {
       const downstream = String(run.records.find((r) => 'downstream' in r)?.downstream);
       expect(downstream).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-${flag}$`));
       expect(downstream).not.toContain('00f067aa0ba902b7'); // a span of this service sits in between
+      // fetch (undici) carries the same context.
+      expect(run.records.find((r) => 'downstreamFetch' in r)?.downstreamFetch).toBe(downstream);
       expect(run.records.find((r) => r.msg === 'handling request')?.trace_id).toBe(traceId);
       expect(run.records.find((r) => r.msg === 'body read')?.trace_id).toBe(traceId);
       const slow = run.records.find((r) => field(r, 'event.action') === 'db.query.slow');
@@ -241,6 +243,16 @@ describe('correlation', () => {
       expect(field(slow ?? {}, 'span.id')).toMatch(/^[0-9a-f]{16}$/);
     },
   );
+
+  it('with an exporter, fetch (undici) gets a CLIENT span of its own, whose id the downstream receives', async () => {
+    const run = await runNode(fixture('propagate-app.mjs'), { env: otlp() });
+    expect(run.code, run.stderr).toBe(0);
+    const received = String(run.records.find((r) => 'downstreamFetch' in r)?.downstreamFetch);
+    const [, traceId, spanId] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(received) ?? [];
+    const span = otlpReceiver.receiver.spans.find((s) => s.spanId === spanId);
+    expect(span).toMatchObject({ traceId, kind: 3 });
+    expect(String(span?.attributes['url.full'])).toMatch(/\/downstream$/);
+  });
 
   it('with no exporter and no incoming trace, starts a sampled one', async () => {
     const run = await runNode(fixture('propagate-app.mjs'));

@@ -4,13 +4,15 @@
  *
  *   incoming request ─▶ traceparent extracted ─▶ lazy SERVER span ─▶ handler, and the request's and
  *                       response's events, run in its context (logs and queries carry its trace id)
- *   outgoing request ─▶ traceparent injected from the active context
+ *   outgoing request ─▶ traceparent injected from the active context (node:http, node:https, and fetch /
+ *                       undici through its diagnostics channel)
  *
  * Why hand-written: in that mode instrumentation-http still computes its span and metric attributes before
  * the span starts and binds every listener method of each request and response emitter: on the ledger
  * benchmark that was the whole gap to its overhead target (docs/design.md#propagation-only-spans).
  * With an exporter, span processors or metric readers, instrumentation-http is used as usual.
  */
+import diagnostics from 'node:diagnostics_channel';
 import type { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
@@ -82,7 +84,31 @@ function patchClient(module: typeof http | typeof https): void {
   exports[PATCHED] = true;
 }
 
+/** The part of undici's request object (its `undici:request:create` diagnostics message) used here. */
+interface UndiciRequest {
+  addHeader(name: string, value: string): unknown;
+}
+const addHeader: TextMapSetter<UndiciRequest> = {
+  set(request, key, value) {
+    request.addHeader(key, value);
+  },
+};
+
+/**
+ * fetch() and undici: their requests are announced on the `undici:request:create` diagnostics channel (Node's
+ * global fetch publishes there too), in the caller's context; the traceparent is added as a header.
+ */
+function propagateUndici(): void {
+  diagnostics.subscribe('undici:request:create', (message) => {
+    const request = (message as { request?: UndiciRequest }).request;
+    const active = trace.getSpanContext(context.active());
+    if (request && typeof request.addHeader === 'function' && active && isSpanContextValid(active))
+      propagation.inject(context.active(), request, addHeader);
+  });
+}
+
 export function installHttpPropagation(): void {
+  propagateUndici();
   patchServer(http.Server);
   patchServer(https.Server as unknown as typeof http.Server);
   patchClient(http);

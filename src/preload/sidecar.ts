@@ -48,6 +48,12 @@ const SLOW_EXIT_MS = 1000;
 
 let running: Promise<Sidecar> | undefined;
 
+/** fetch() and undici spans (and their traceparent), loaded only when telemetry is exported. */
+async function undiciInstrumentation() {
+  const { UndiciInstrumentation } = await import('@opentelemetry/instrumentation-undici');
+  return new UndiciInstrumentation();
+}
+
 function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -112,7 +118,9 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
   // OTEL_SDK_DISABLED: pg is still patched (pgsight's records), nothing of OpenTelemetry is.
   const instrumentations = [
     new PgsightPgInstrumentation({ ignoreConnectSpans: !config.connectSpans }, state, instruments),
-    ...(propagationOnly || config.otelDisabled ? [] : [new HttpInstrumentation()]),
+    ...(propagationOnly || config.otelDisabled
+      ? []
+      : [new HttpInstrumentation(), await undiciInstrumentation()]),
     ...(config.otelDisabled ? [] : [new PinoInstrumentation({ disableLogSending: !config.exporters.logs })]),
   ];
   const otel = await setupOpenTelemetry(config, instrumentations, {
