@@ -8,14 +8,44 @@
  * Nothing happens inside worker threads (pino transports run there and inherit --import), nor when
  * PGSIGHT_DISABLED=true. Nothing here may throw into the app: a failure is reported once and the app runs on.
  */
-import { register } from 'node:module';
+import module, { register } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
-import { processConfig } from '../config/env.js';
+import { type Config, processConfig } from '../config/env.js';
+
+/**
+ * The modules the instrumentations hook: pg and pg-pool, pino, and http / https when instrumentation-http runs
+ * (telemetry exported; otherwise pgsight's propagation hook patches them in place, and an ESM wrapper would
+ * keep the unpatched functions). With Node's synchronous in-thread hooks the loader is given them up front;
+ * the off-thread loader learns them from the Hook() messages instead.
+ */
+function hookedModules(config: Config): string[] {
+  const exported = config.exporters.traces || config.exporters.metrics || config.exporters.logs;
+  if (config.otelDisabled) return ['pg', 'pg-pool'];
+  return exported ? ['pg', 'pg-pool', 'pino', 'http', 'https'] : ['pg', 'pg-pool', 'pino'];
+}
 
 async function start(): Promise<void> {
   const config = processConfig();
   if (config.disabled) return;
+  // V8's compiled code for pgsight's and OpenTelemetry's modules, kept in Node's cache directory (or the one
+  // NODE_COMPILE_CACHE names) across starts: most of a start is compiling them. A no-op when the app or the
+  // environment enabled it already, or where the directory cannot be written.
+  try {
+    module.enableCompileCache?.();
+  } catch {
+    // an unwritable cache directory: start without it
+  }
   // Loaded dynamically so that they are imported after the loader hook is in place.
+  const sync = await import('import-in-the-middle/register-hooks.mjs');
+  if (sync.supportsSyncHooks()) {
+    // In the app's thread (module.registerHooks): no loader thread to start, no message round trip per
+    // module the app imports; on a Node without it, the off-thread loader below.
+    sync.register({ include: hookedModules(config) });
+    const { startSidecar, checkPgPatched } = await import('./sidecar.js');
+    await startSidecar({ config });
+    checkPgPatched();
+    return;
+  }
   const { createAddHookMessageChannel } = await import('import-in-the-middle');
   const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
   register('./hook.js', import.meta.url, registerOptions);
