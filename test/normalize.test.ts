@@ -66,6 +66,15 @@ describe('normalizeQuery', () => {
     );
   });
 
+  it("summarizes as OpenTelemetry's db.query.summary: the operation and its table", () => {
+    expect(normalizeQuery('select * from public.accounts where id = 1').summary).toBe(
+      'SELECT public.accounts',
+    );
+    expect(normalizeQuery('SELECT pg_sleep($1)').summary).toBe('SELECT');
+    expect(normalizeQuery('insert into ledger_entries (a) values (1)').summary).toBe('INSERT ledger_entries');
+    expect(normalizeQuery('   ').summary).toBeUndefined();
+  });
+
   it('finds the operation and the collection', () => {
     expect(normalizeQuery('select * from public.accounts where id = 1')).toMatchObject({
       operation: 'SELECT',

@@ -44,7 +44,7 @@ describe('spans and metrics', () => {
     );
     const slow = queries.find((s) => String(s.attributes['db.query.text']).includes('waited'));
     expect(slow).toMatchObject({
-      name: 'SELECT test', // {db.operation.name} {db.namespace}: no table in this statement
+      name: 'SELECT', // {db.query.summary}: no table in this statement
       kind: 3, // CLIENT
       attributes: {
         'db.namespace': 'test',
@@ -60,7 +60,11 @@ describe('spans and metrics', () => {
     expect(failed).toMatchObject({
       name: 'SELECT missing_table',
       status: { code: 2 },
-      attributes: { 'db.response.status_code': '42P01', 'error.type': '42P01' },
+      attributes: {
+        'db.response.status_code': '42P01',
+        'error.type': '42P01',
+        'db.query.summary': 'SELECT missing_table',
+      },
     });
     expect(failed?.attributes['pgsight.slow']).toBeUndefined();
     // The slow-query record names the span it belongs to.

@@ -106,6 +106,7 @@ export const FIELDS: Record<string, Record<string, unknown>> = {
   'db.collection.name': keyword,
   'db.query.text': { type: 'text', fields: { keyword: { type: 'keyword', ignore_above: 8191 } } },
   'db.query.fingerprint': keyword,
+  'db.query.summary': keyword,
   'db.response.status_code': keyword,
   'db.transaction.name': keyword,
   'db.transaction.kind': keyword,

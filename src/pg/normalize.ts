@@ -25,6 +25,11 @@ export interface NormalizedQuery {
   readonly operation: string | undefined;
   /** The first table the statement reads or writes, when the text makes it plain. */
   readonly collection: string | undefined;
+  /**
+   * OpenTelemetry's `db.query.summary`: the operation and, when the text makes it plain, the table it works
+   * on (`SELECT accounts`); the operation alone otherwise; undefined when there is no operation.
+   */
+  readonly summary: string | undefined;
 }
 
 const OPERATIONS = new Set([
@@ -209,10 +214,12 @@ export function normalizeQuery(sql: string): NormalizedQuery {
   const tokens = collapseLists(scanned);
   const text = render(tokens);
   const operation = findOperation(tokens);
+  const collection = findCollection(tokens, operation);
   return {
     text,
     fingerprint: createHash('sha256').update(text).digest('hex').slice(0, 16),
     operation,
-    collection: findCollection(tokens, operation),
+    collection,
+    summary: operation && collection ? `${operation} ${collection}`.slice(0, 255) : operation,
   };
 }

@@ -58,6 +58,7 @@ function startSpan(
     'server.port': client.port,
   });
   if (query.collection) span.setAttribute('db.collection.name', query.collection);
+  if (query.summary) span.setAttribute('db.query.summary', query.summary);
   return span;
 }
 

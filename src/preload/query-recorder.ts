@@ -72,10 +72,12 @@ function errorType(error: unknown): string {
 }
 
 /** The query span's name, per OTel database semconv: `{db.operation.name} {target}`. */
+/**
+ * The span name OpenTelemetry's database conventions ask for: `{db.query.summary}` when there is one
+ * (`SELECT accounts`, `SELECT`), else the database name, else `postgresql`.
+ */
 export function querySpanName(query: NormalizedQuery, database: string | undefined): string {
-  const target = query.collection ?? database;
-  const operation = query.operation ?? 'QUERY';
-  return target ? `${operation} ${target}` : operation;
+  return query.summary ?? database ?? 'postgresql';
 }
 
 export function createQueryRecorder(
@@ -137,6 +139,7 @@ export function createQueryRecorder(
       query: {
         text: query.text,
         fingerprint: query.fingerprint,
+        ...(query.summary ? { summary: query.summary } : {}),
         ...(logParams && Array.isArray(values) ? { parameters: values.map(stringifyParam) } : {}),
       },
     };
