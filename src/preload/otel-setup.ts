@@ -14,7 +14,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, type MetricReader } from '@opentelemetry/sdk-metrics';
+import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
@@ -63,11 +63,11 @@ function resourceFor(config: Config) {
   });
 }
 
-function composeCore(
+async function composeCore(
   config: Config,
   instrumentations: Instrumentation[],
   options: OtelSetupOptions,
-): OtelSetup {
+): Promise<OtelSetup> {
   const resource = resourceFor(config);
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(
@@ -81,7 +81,11 @@ function composeCore(
     : new PropagationTracerProvider(sampler);
   trace.setGlobalTracerProvider(tracerProvider);
   const readers = options.metricReaders ?? [];
-  const meterProvider = readers.length > 0 ? new MeterProvider({ resource, readers }) : undefined;
+  // The metrics SDK is loaded only for readers passed in code: a start without them does not pay for it.
+  const meterProvider =
+    readers.length > 0
+      ? new (await import('@opentelemetry/sdk-metrics')).MeterProvider({ resource, readers })
+      : undefined;
   if (meterProvider) metrics.setGlobalMeterProvider(meterProvider);
   registerInstrumentations({ instrumentations, tracerProvider, ...(meterProvider ? { meterProvider } : {}) });
   return {

@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { trace } from '@opentelemetry/api';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
@@ -48,10 +48,16 @@ const SLOW_EXIT_MS = 1000;
 
 let running: Promise<Sidecar> | undefined;
 
-/** fetch() and undici spans (and their traceparent), loaded only when telemetry is exported. */
-async function undiciInstrumentation() {
-  const { UndiciInstrumentation } = await import('@opentelemetry/instrumentation-undici');
-  return new UndiciInstrumentation();
+/**
+ * HTTP server and client spans (node:http, and fetch() / undici), loaded only when telemetry is consumed:
+ * otherwise pgsight's propagation hook does their part, and a start does not load their modules.
+ */
+async function exportingInstrumentations(): Promise<Instrumentation[]> {
+  const [{ HttpInstrumentation }, { UndiciInstrumentation }] = await Promise.all([
+    import('@opentelemetry/instrumentation-http'),
+    import('@opentelemetry/instrumentation-undici'),
+  ]);
+  return [new HttpInstrumentation(), new UndiciInstrumentation()];
 }
 
 function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
@@ -118,9 +124,7 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
   // OTEL_SDK_DISABLED: pg is still patched (pgsight's records), nothing of OpenTelemetry is.
   const instrumentations = [
     new PgsightPgInstrumentation({ ignoreConnectSpans: !config.connectSpans }, state, instruments),
-    ...(propagationOnly || config.otelDisabled
-      ? []
-      : [new HttpInstrumentation(), await undiciInstrumentation()]),
+    ...(propagationOnly || config.otelDisabled ? [] : await exportingInstrumentations()),
     ...(config.otelDisabled ? [] : [new PinoInstrumentation({ disableLogSending: !config.exporters.logs })]),
   ];
   const otel = await setupOpenTelemetry(config, instrumentations, {
