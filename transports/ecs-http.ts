@@ -46,16 +46,22 @@ function httpOf(doc: Json): Json {
   return doc.http as Json;
 }
 
+/** A request's or response's `body.bytes` (from content-length) and allowed headers; returns its headers. */
+function messageFields(message: Json, target: Json): Json {
+  const headers = isObject(message.headers) ? message.headers : {};
+  const length = headers['content-length'];
+  if (length !== undefined && Number.isFinite(Number(length))) target.body = { bytes: Number(length) };
+  const kept = allowHeaders(headers);
+  if (kept) target.headers = kept;
+  return headers;
+}
+
 export function requestFields(req: Json, doc: Json): void {
   const http = httpOf(doc);
   const request: Json = {};
   if (req.id !== undefined) request.id = String(req.id);
   if (typeof req.method === 'string') request.method = req.method;
-  const headers = isObject(req.headers) ? req.headers : {};
-  const length = headers['content-length'];
-  if (length !== undefined && Number.isFinite(Number(length))) request.body = { bytes: Number(length) };
-  const kept = allowHeaders(headers);
-  if (kept) request.headers = kept;
+  const headers = messageFields(req, request);
   http.request = request;
   if (typeof req.url === 'string') {
     const q = req.url.indexOf('?');
@@ -80,10 +86,6 @@ export function responseFields(res: Json, doc: Json): void {
   const http = httpOf(doc);
   const response: Json = {};
   if (typeof res.statusCode === 'number') response.status_code = res.statusCode;
-  const headers = isObject(res.headers) ? res.headers : {};
-  const length = headers['content-length'];
-  if (length !== undefined && Number.isFinite(Number(length))) response.body = { bytes: Number(length) };
-  const kept = allowHeaders(headers);
-  if (kept) response.headers = kept;
+  messageFields(res, response);
   http.response = response;
 }

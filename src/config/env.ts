@@ -211,6 +211,11 @@ let processWide: Config | undefined;
  * preload, the loggers, the watchdog, the testing helpers, the transport). Problems are reported once, on
  * stderr, by the main thread; a worker thread (pino's transport) reads the same variables silently.
  */
+/** True when the environment names an OpenTelemetry exporter for any signal. */
+export function otelExportsConfigured(config: Config): boolean {
+  return config.exporters.traces || config.exporters.metrics || config.exporters.logs;
+}
+
 export function processConfig(): Config {
   processWide ??= loadConfig(isMainThread ? {} : { onProblem: () => {} });
   return processWide;

@@ -24,7 +24,7 @@ import {
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import type { Config, SamplerChoice } from '../config/env.js';
+import { type Config, otelExportsConfigured, type SamplerChoice } from '../config/env.js';
 import { PropagationTracerProvider } from './propagation-tracer.js';
 
 /** pgsight's default for OTEL_EXPORTER_OTLP_TIMEOUT (ms), the bound on an exit's flush. */
@@ -140,10 +140,6 @@ async function startNodeSdk(
     forceFlush: () => Promise.all([tracerProvider.forceFlush?.(), meterProvider.forceFlush?.()]),
     shutdown: () => sdk.shutdown(),
   };
-}
-
-export function otelExportsConfigured(config: Config): boolean {
-  return config.exporters.traces || config.exporters.metrics || config.exporters.logs;
 }
 
 export async function setupOpenTelemetry(

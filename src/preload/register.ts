@@ -10,7 +10,7 @@
  */
 import module, { register } from 'node:module';
 import { isMainThread } from 'node:worker_threads';
-import { type Config, processConfig } from '../config/env.js';
+import { type Config, otelExportsConfigured, processConfig } from '../config/env.js';
 
 /**
  * The modules the instrumentations hook: pg and pg-pool, pino, and http / https when instrumentation-http runs
@@ -19,9 +19,10 @@ import { type Config, processConfig } from '../config/env.js';
  * the off-thread loader learns them from the Hook() messages instead.
  */
 function hookedModules(config: Config): string[] {
-  const exported = config.exporters.traces || config.exporters.metrics || config.exporters.logs;
   if (config.otelDisabled) return ['pg', 'pg-pool'];
-  return exported ? ['pg', 'pg-pool', 'pino', 'http', 'https'] : ['pg', 'pg-pool', 'pino'];
+  return otelExportsConfigured(config)
+    ? ['pg', 'pg-pool', 'pino', 'http', 'https']
+    : ['pg', 'pg-pool', 'pino'];
 }
 
 async function start(): Promise<void> {
@@ -37,21 +38,21 @@ async function start(): Promise<void> {
   }
   // Loaded dynamically so that they are imported after the loader hook is in place.
   const sync = await import('import-in-the-middle/register-hooks.mjs');
+  let acknowledged = async (): Promise<void> => {};
   if (sync.supportsSyncHooks()) {
     // In the app's thread (module.registerHooks): no loader thread to start, no message round trip per
-    // module the app imports; on a Node without it, the off-thread loader below.
+    // module the app imports.
     sync.register({ include: hookedModules(config) });
-    const { startSidecar, checkPgPatched } = await import('./sidecar.js');
-    await startSidecar({ config });
-    checkPgPatched();
-    return;
+  } else {
+    // On a Node without it, the off-thread loader, which learns the hooked modules from messages.
+    const { createAddHookMessageChannel } = await import('import-in-the-middle');
+    const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
+    register('./hook.js', import.meta.url, registerOptions);
+    acknowledged = waitForAllMessagesAcknowledged;
   }
-  const { createAddHookMessageChannel } = await import('import-in-the-middle');
-  const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
-  register('./hook.js', import.meta.url, registerOptions);
   const { startSidecar, checkPgPatched } = await import('./sidecar.js');
   await startSidecar({ config });
-  await waitForAllMessagesAcknowledged();
+  await acknowledged();
   checkPgPatched();
 }
 

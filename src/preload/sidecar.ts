@@ -9,14 +9,14 @@ import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
-import { type Config, processConfig } from '../config/env.js';
+import { type Config, otelExportsConfigured, processConfig } from '../config/env.js';
 import { createEcsLogger, type PgsightLogger } from '../ecs/ecs-logger.js';
 import { setPgsightLogger } from '../ecs/pgsight-logger.js';
 import { createQueryNormalizer } from '../pg/query-cache.js';
 import { setWatchdogThresholds } from '../transaction/watchdog.js';
 import { installHttpPropagation } from './http-propagation.js';
 import { createManualTracker } from './manual-transactions.js';
-import { EXPORT_TIMEOUT_MS, otelExportsConfigured, setupOpenTelemetry } from './otel-setup.js';
+import { EXPORT_TIMEOUT_MS, setupOpenTelemetry } from './otel-setup.js';
 import { PgsightPgInstrumentation } from './pg-instrumentation.js';
 import { isPgsightWrapped, type QueryPatchState } from './query-patch.js';
 import { createQueryRecorder, type QueryInstruments } from './query-recorder.js';
@@ -43,8 +43,8 @@ export interface Sidecar {
 
 /** How long a signal or exit waits for telemetry to flush before letting the process go. */
 const FLUSH_TIMEOUT_MS = EXPORT_TIMEOUT_MS + 500;
-/** An exit flush this long waited on an exporter that did not answer (said once on stderr). */
-const SLOW_EXIT_MS = 1000;
+/** An exit flush this long ran into the export timeout: an exporter did not answer (said once on stderr). */
+const SLOW_EXIT_MS = EXPORT_TIMEOUT_MS * 0.9;
 
 let running: Promise<Sidecar> | undefined;
 
@@ -165,7 +165,7 @@ function installExitHooks(sidecar: Sidecar): void {
     shutDown = true;
     const started = performance.now();
     void sidecar.shutdown().then(() => {
-      // A flush that answers takes milliseconds; one that took most of the bound waited on an exporter.
+      // A flush that is answered takes milliseconds; one that took about the export timeout ran into it.
       const waited = performance.now() - started;
       if (waited >= SLOW_EXIT_MS && otelExportsConfigured(sidecar.config))
         process.stderr.write(
