@@ -14,8 +14,8 @@
  */
 import diagnostics from 'node:diagnostics_channel';
 import type { EventEmitter } from 'node:events';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import { syncBuiltinESMExports } from 'node:module';
 import {
   type Context,
@@ -108,6 +108,10 @@ function propagateUndici(): void {
 }
 
 export function installHttpPropagation(): void {
+  // Not `import http from 'node:http'`: an ES module namespace of http reads all its exports, and one of
+  // them (http.WebSocket) loads Node's bundled undici, about 20 ms of every start.
+  const http = process.getBuiltinModule('node:http');
+  const https = process.getBuiltinModule('node:https');
   propagateUndici();
   patchServer(http.Server);
   patchServer(https.Server as unknown as typeof http.Server);

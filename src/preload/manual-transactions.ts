@@ -7,6 +7,7 @@
 
 import { dbEvent } from '../ecs/fields.js';
 import { pgsightLogger } from '../ecs/pgsight-logger.js';
+import { namespaceOf } from '../pg/namespace.js';
 import type { NormalizedQuery } from '../pg/normalize.js';
 import { type TransactionInfo, transactionEndRecord, transactionFields } from '../transaction/telemetry.js';
 import { captureOrigin, Watchdog } from '../transaction/watchdog.js';
@@ -40,7 +41,7 @@ const infoOf = (client: Tracked): TransactionInfo => ({
   name: 'manual',
   kind: 'manual',
   isolationLevel: undefined,
-  namespace: client.database,
+  namespace: namespaceOf(client),
 });
 const fields = (client: Tracked) => transactionFields(infoOf(client), 1);
 

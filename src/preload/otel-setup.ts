@@ -10,21 +10,24 @@
  *   carry for good, and a larger heap measurably slows every query in bench/pg.mjs.
  */
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { type Instrumentation, registerInstrumentations } from '@opentelemetry/instrumentation';
-import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { MetricReader } from '@opentelemetry/sdk-metrics';
+import { type Config, otelExportsConfigured, type SamplerChoice } from '../config/env.js';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
+  AsyncLocalStorageContextManager,
+  CompositePropagator,
+  type Instrumentation,
   ParentBasedSampler,
+  registerInstrumentations,
+  resourceFromAttributes,
   type Sampler,
   type SpanProcessor,
   TraceIdRatioBasedSampler,
   TracerProvider,
-} from '@opentelemetry/sdk-trace';
-import { type Config, otelExportsConfigured, type SamplerChoice } from '../config/env.js';
+  W3CBaggagePropagator,
+  W3CTraceContextPropagator,
+} from './otel-vendor.js';
 import { PropagationTracerProvider } from './propagation-tracer.js';
 
 /** pgsight's default for OTEL_EXPORTER_OTLP_TIMEOUT (ms), the bound on an exit's flush. */

@@ -5,15 +5,16 @@
  * the same class is patched once whether the app imports pg as ESM or requires it as CommonJS.
  */
 import { context, ValueType } from '@opentelemetry/api';
+import { currentLogScope, inLogScope } from '../ecs/log-context.js';
+import { watchPool } from './manual-transactions.js';
 import {
   type InstrumentationModuleFile,
   type InstrumentationNodeModuleDefinition,
   isWrapped,
+  PgInstrumentation,
+  type PgInstrumentationConfig,
   type ShimWrapped,
-} from '@opentelemetry/instrumentation';
-import { PgInstrumentation, type PgInstrumentationConfig } from '@opentelemetry/instrumentation-pg';
-import { currentLogScope, inLogScope } from '../ecs/log-context.js';
-import { watchPool } from './manual-transactions.js';
+} from './otel-vendor.js';
 import { isPgsightWrapped, type QueryPatchState, wrapQuery } from './query-patch.js';
 import type { QueryInstruments } from './query-recorder.js';
 

@@ -21,12 +21,7 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import {
-  type IdGenerator,
-  RandomIdGenerator,
-  type Sampler,
-  SamplingDecision,
-} from '@opentelemetry/sdk-trace';
+import { type IdGenerator, RandomIdGenerator, type Sampler, SamplingDecision } from './otel-vendor.js';
 
 /**
  * A non-recording span whose ids and sampling decision are made when first asked for. Most spans of a

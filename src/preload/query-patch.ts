@@ -15,6 +15,7 @@
  */
 import { type Context, context, ROOT_CONTEXT, type Span, SpanKind, type Tracer } from '@opentelemetry/api';
 import { currentLogScope } from '../ecs/log-context.js';
+import { namespaceOf } from '../pg/namespace.js';
 import type { NormalizedQuery } from '../pg/normalize.js';
 import type { ManualTracker } from './manual-transactions.js';
 import { type ClientInfo, type QueryRecorder, querySpanName } from './query-recorder.js';
@@ -50,7 +51,7 @@ function startSpan(
   span.updateName(querySpanName(query, client.database));
   span.setAttributes({
     'db.system.name': 'postgresql',
-    'db.namespace': client.database,
+    'db.namespace': namespaceOf(client),
     'db.operation.name': query.operation,
     'db.query.text': query.text,
     'pgsight.query.fingerprint': query.fingerprint,

@@ -17,6 +17,7 @@ import type { PgsightLogger } from '../ecs/ecs-logger.js';
 import { dbEvent, transactionLabel } from '../ecs/fields.js';
 import { inLogScope, type LogScope } from '../ecs/log-context.js';
 import { maskErrorValues } from '../pg/error-values.js';
+import { namespaceOf } from '../pg/namespace.js';
 import type { NormalizedQuery } from '../pg/normalize.js';
 import { sqlStateOf } from '../pg/sqlstate.js';
 import { ACTIVE, type Transaction } from '../transaction/handle.js';
@@ -97,7 +98,7 @@ export function createQueryRecorder(
   ) {
     const attributes: Attributes = {
       'db.system.name': 'postgresql',
-      'db.namespace': client.database,
+      'db.namespace': namespaceOf(client),
       'server.address': client.host,
       'server.port': client.port,
       'db.operation.name': query.operation,
@@ -134,7 +135,7 @@ export function createQueryRecorder(
   ) {
     const db: Record<string, unknown> = {
       system: { name: 'postgresql' },
-      namespace: client.database,
+      namespace: namespaceOf(client),
       operation: { name: query.operation },
       query: {
         text: query.text,
@@ -200,7 +201,7 @@ export function createQueryRecorder(
       if (instruments.duration) recordMetric(client, query, durationMs / 1000, sqlState, error);
       if (slow) {
         instruments.slowQueries?.add(1, {
-          'db.namespace': client.database,
+          'db.namespace': namespaceOf(client),
           'db.operation.name': query.operation,
         });
       }

@@ -5,10 +5,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { trace } from '@opentelemetry/api';
-import type { Instrumentation } from '@opentelemetry/instrumentation';
-import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import type { MetricReader } from '@opentelemetry/sdk-metrics';
-import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import { type Config, otelExportsConfigured, processConfig } from '../config/env.js';
 import { createEcsLogger, type PgsightLogger } from '../ecs/ecs-logger.js';
 import { setPgsightLogger } from '../ecs/pgsight-logger.js';
@@ -17,6 +14,7 @@ import { setWatchdogThresholds } from '../transaction/watchdog.js';
 import { installHttpPropagation } from './http-propagation.js';
 import { createManualTracker } from './manual-transactions.js';
 import { EXPORT_TIMEOUT_MS, setupOpenTelemetry } from './otel-setup.js';
+import { type Instrumentation, PinoInstrumentation, type SpanProcessor } from './otel-vendor.js';
 import { PgsightPgInstrumentation } from './pg-instrumentation.js';
 import { isPgsightWrapped, type QueryPatchState } from './query-patch.js';
 import { createQueryRecorder, type QueryInstruments } from './query-recorder.js';

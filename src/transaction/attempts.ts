@@ -12,6 +12,7 @@ import { pgsightLogger } from '../ecs/pgsight-logger.js';
 import { PgsightError } from '../errors.js';
 import { backoffDelayMs } from '../pg/backoff.js';
 import { isConnectionLoss } from '../pg/connection.js';
+import { namespaceOf } from '../pg/namespace.js';
 import { sqlStateOf } from '../pg/sqlstate.js';
 import { ACTIVE, abortError, type Client, type Hook, store, Transaction } from './handle.js';
 import { BROKEN, giveBack, type Leased, lease } from './lease.js';
@@ -78,7 +79,7 @@ export function runOutermost<T>(
     isolationLevel: opts.isolationLevel,
     namespace: pooled
       ? (db as unknown as { options?: { database?: string } }).options?.database
-      : (db as Client).database,
+      : namespaceOf(db as Client),
     db,
     pooled,
     fn,
@@ -125,7 +126,14 @@ async function attempts<T>(run: Run<T>): Promise<T> {
 
 /** The attempt's Transaction on a leased client, watched when the watchdog is on. */
 function open<T>(run: Run<T>, client: Leased, attempt: number): Transaction {
-  if (run.namespace === undefined) run.namespace = client.database;
+  // A pool's transaction names its database from the pool's options until a client (which knows its
+  // search_path too) is leased.
+  if (run.pooled) {
+    const namespace = namespaceOf(client);
+    if (namespace !== run.namespace && namespace !== undefined)
+      run.span.setAttribute('db.namespace', namespace);
+    run.namespace = namespace;
+  }
   const tx = new Transaction({
     client,
     name: run.name,

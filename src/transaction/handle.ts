@@ -6,6 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Span } from '@opentelemetry/api';
 import type pg from 'pg';
 import { PgsightError } from '../errors.js';
+import { namespaceOf } from '../pg/namespace.js';
 import { transactionFields } from './telemetry.js';
 import type { Watchdog } from './watchdog.js';
 
@@ -72,7 +73,7 @@ export class Transaction {
   /** @internal the `db.*` fields of the watchdog's records */
   watchdogFields(): Record<string, unknown> {
     return transactionFields(
-      { name: this.name, isolationLevel: undefined, namespace: this.client.database },
+      { name: this.name, isolationLevel: undefined, namespace: namespaceOf(this.client) },
       this.attempt,
     );
   }
