@@ -204,6 +204,7 @@ describe('the fields the dashboards chart', () => {
         PGSIGHT_SLOW_QUERY_MS: '20',
         PGSIGHT_TX_WARN_MS: '200',
         PGSIGHT_TX_IDLE_MS: '50',
+        PGSIGHT_POOL_WAIT_MS: '50',
       },
     });
     expect(run.code, run.stderr).toBe(0);
@@ -236,6 +237,8 @@ describe('the fields the dashboards chart', () => {
         'db.transaction.end',
         'db.transaction.idle',
         'db.transaction.long',
+        'db.query.n_plus_one',
+        'db.pool.wait',
       ]),
     );
     for (const doc of docs) {

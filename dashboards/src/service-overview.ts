@@ -1,5 +1,5 @@
 /** Service overview: requests (rate, 5xx share, latency), log volume, errors. */
-import { col, dashboardFile, type Panel, search, xy } from './kibana.ts';
+import { col, dashboardFile, type Panel, search, table, xy } from './kibana.ts';
 
 /** Completion records of requestLogging() / pino-http: the ones with a response status. */
 const REQUESTS = 'http.response.status_code : *';
@@ -111,6 +111,49 @@ const panels: Panel[] = [
   {
     x: 0,
     y: 36,
+    w: 24,
+    h: 15,
+    object: table({
+      id: 'pgsight-overview-n-plus-one-by-endpoint',
+      title: 'N+1 by endpoint',
+      description:
+        'db.query.n_plus_one records: statements run PGSIGHT_N_PLUS_ONE_MIN times or more in one request, by path and statement, with the call site.',
+      query: 'event.action : "db.query.n_plus_one"',
+      columns: {
+        path: col.terms('url.path', 'Endpoint', 'requests', 10),
+        statement: col.terms('db.query.text.keyword', 'Statement', 'requests', 3),
+        origin: col.terms('log.origin.file.name', 'Call site', 'requests', 1),
+        requests: col.count('Requests'),
+        repetitions: col.metric('max', 'db.query.repetitions', 'Max repetitions'),
+        time: col.metric('sum', 'event.duration', 'Time in them'),
+      },
+    }),
+  },
+  {
+    x: 24,
+    y: 36,
+    w: 24,
+    h: 15,
+    object: xy({
+      id: 'pgsight-overview-pool-wait',
+      title: 'Pool wait by pool',
+      description:
+        'db.pool.wait records: checkouts that waited PGSIGHT_POOL_WAIT_MS or more, max wait per interval and pool.',
+      query: 'event.action : "db.pool.wait"',
+      series: 'line',
+      columns: {
+        time: col.time(),
+        pool: col.terms('db.client.connection.pool.name', 'Pool', 'wait', 5),
+        wait: col.metric('max', 'db.client.connection.wait_ms', 'Max wait (ms)'),
+      },
+      x: 'time',
+      y: ['wait'],
+      split: 'pool',
+    }),
+  },
+  {
+    x: 0,
+    y: 51,
     w: 48,
     h: 15,
     object: search({

@@ -12,6 +12,7 @@ import {
   httpUrl,
   logLevel,
   type Parser,
+  pattern,
   type TxOrigin,
   text,
   txOrigin,
@@ -50,6 +51,14 @@ export interface Config {
   readonly txIdleMs: number;
   /** `PGSIGHT_TX_ORIGIN`: how the watchdog learns where a transaction was opened. `cached`: the call site is captured for the first uses of each transaction function (by source text), then re-checked every 256th use; a function seen opened from two places is captured every time from then on. `exact`: captured on every transaction (3-65 µs each). @default 'cached' */
   readonly txOrigin: TxOrigin;
+  /** `PGSIGHT_N_PLUS_ONE_MIN`: a statement (by fingerprint) run at least this many times in one request or one `transaction()` is logged once, when the scope ends, as `db.query.n_plus_one`; 0 turns it off. @default 10 */
+  readonly nPlusOneMin: number;
+  /** `PGSIGHT_N_PLUS_ONE_IGNORE`: statements whose normalized text matches this regular expression are never reported as N+1. @default undefined */
+  readonly nPlusOneIgnore: RegExp | undefined;
+  /** `PGSIGHT_POOL_WAIT_MS`: a pool checkout that waited at least this long (ms) is logged as `db.pool.wait` (at most one record per pool per second); 0 turns the records off (the wait-time histogram stays). @default 100 */
+  readonly poolWaitMs: number;
+  /** `PGSIGHT_SQLCOMMENTER`: append `/*traceparent='...'*\/` (sqlcommenter) to the statements of sampled query spans, so the server's views and logs show the trace. Never on named prepared statements or statements ending in a comment. @default false */
+  readonly sqlcommenter: boolean;
   /** `LOG_LEVEL`: the level of loggers made by `createLogger`. @default per environment (debug / info / warn) */
   readonly logLevelOverride: LogLevel | undefined;
   /** `NODE_ENV`: picks `createLogger`'s profile. @default undefined (development) */
@@ -137,6 +146,10 @@ export const defaults: Config = Object.freeze({
   txWarnMs: 5000,
   txIdleMs: 1000,
   txOrigin: 'cached',
+  nPlusOneMin: 10,
+  nPlusOneIgnore: undefined,
+  poolWaitMs: 100,
+  sqlcommenter: false,
   logLevelOverride: undefined,
   nodeEnv: undefined,
   databaseUrl: undefined,
@@ -169,6 +182,10 @@ const VARIABLES: {
   txWarnMs: ['PGSIGHT_TX_WARN_MS', wholeNumber(0, 86_400_000)],
   txIdleMs: ['PGSIGHT_TX_IDLE_MS', wholeNumber(0, 86_400_000)],
   txOrigin: ['PGSIGHT_TX_ORIGIN', txOrigin],
+  nPlusOneMin: ['PGSIGHT_N_PLUS_ONE_MIN', wholeNumber(0, 1_000_000)],
+  nPlusOneIgnore: ['PGSIGHT_N_PLUS_ONE_IGNORE', pattern],
+  poolWaitMs: ['PGSIGHT_POOL_WAIT_MS', wholeNumber(0, 86_400_000)],
+  sqlcommenter: ['PGSIGHT_SQLCOMMENTER', boolean],
   logLevelOverride: ['LOG_LEVEL', logLevel],
   nodeEnv: ['NODE_ENV', text],
   databaseUrl: ['DATABASE_URL', text],

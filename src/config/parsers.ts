@@ -48,6 +48,18 @@ export const text: Parser<string> = {
 };
 
 /** An http(s) URL Node can parse: `http://127.0.0.1:99999` (port out of range) or `http://[::1` is not one. */
+/** A regular expression (JavaScript syntax, no delimiters), tested against normalized statement text. */
+export const pattern: Parser<RegExp> = {
+  expected: 'a regular expression (JavaScript syntax, without slashes)',
+  parse: (raw) => {
+    try {
+      return new RegExp(raw);
+    } catch {
+      return undefined;
+    }
+  },
+};
+
 export const httpUrl: Parser<string> = {
   expected: 'an http(s) URL',
   parse: (raw) => {

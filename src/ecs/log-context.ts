@@ -15,6 +15,8 @@ export interface LogScope {
   logger: object | undefined;
   child: object | undefined;
   others: Map<object, object> | undefined;
+  /** The request's or transaction's query counts (query-tally.ts), shared by the scopes opened inside it. */
+  tally: object | undefined;
 }
 
 const store = new AsyncLocalStorage<LogScope>();
@@ -26,6 +28,7 @@ function scope(fields: Record<string, unknown>): LogScope {
     logger: undefined,
     child: undefined,
     others: undefined,
+    tally: parent?.tally,
   };
 }
 
@@ -45,6 +48,19 @@ export function getLogContext(): LogFields {
 }
 
 const EMPTY: LogFields = Object.freeze({});
+
+/** @internal Run `fn` in a scope with the current fields and `tally` as its query counts (query-tally.ts). */
+export function withTally<T>(tally: object, fn: () => T): T {
+  const parent = store.getStore();
+  const next: LogScope = {
+    fields: parent?.fields ?? EMPTY,
+    logger: undefined,
+    child: undefined,
+    others: undefined,
+    tally,
+  };
+  return store.run(next, fn);
+}
 
 /** @internal the current scope (undefined outside any context). */
 export const currentLogScope = (): LogScope | undefined => store.getStore();

@@ -13,7 +13,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import { withLogContext } from '../ecs/log-context.js';
+import { currentLogScope, withLogContext } from '../ecs/log-context.js';
+import { closeTally, requestLabels, withQueryTally } from '../ecs/query-tally.js';
 
 export interface RequestLoggingOptions {
   logger: Logger;
@@ -99,19 +100,24 @@ export function requestLogging(options: RequestLoggingOptions): (handler: Handle
     const id = String((req as IncomingMessage & { id?: unknown }).id);
     const traceId = trace.getActiveSpan()?.spanContext().traceId;
     const context = traceId ? { 'http.request.id': id, 'trace.id': traceId } : { 'http.request.id': id };
-    return withLogContext(context, async () => {
-      try {
-        await handler(req, res);
-      } catch (error) {
-        // pino-http puts `res.err` on the completion record.
-        (res as ServerResponse & { err?: Error }).err =
-          error instanceof Error ? error : new Error(String(error));
-        if (!res.headersSent) {
-          res.statusCode = 500;
-          res.setHeader('content-type', 'application/json');
-          res.end('{"error":"internal server error"}');
-        } else res.end();
-      }
+    const labels = requestLabels(req.method, req.url, options.route?.(req));
+    // The request's queries are counted for N+1 (query-tally.ts) until its response is closed.
+    return withQueryTally('request', labels, currentLogScope(), (tally, opened) => {
+      if (opened) res.once('close', () => closeTally(tally));
+      return withLogContext(context, async () => {
+        try {
+          await handler(req, res);
+        } catch (error) {
+          // pino-http puts `res.err` on the completion record.
+          (res as ServerResponse & { err?: Error }).err =
+            error instanceof Error ? error : new Error(String(error));
+          if (!res.headersSent) {
+            res.statusCode = 500;
+            res.setHeader('content-type', 'application/json');
+            res.end('{"error":"internal server error"}');
+          } else res.end();
+        }
+      });
     });
   };
 }
@@ -129,16 +135,20 @@ export function fastifyRequestLogging(
 ): void {
   const header = (options.header ?? 'x-request-id').toLowerCase();
   fastify.addHook('onRequest', ((
-    request: { id: string },
-    reply: { header: (k: string, v: string) => void },
+    request: { id: string; method?: string; url?: string; routeOptions?: { url?: string } },
+    reply: { header: (k: string, v: string) => void; raw?: ServerResponse },
     next: () => void,
   ) => {
     reply.header(header, request.id);
     const traceId = trace.getActiveSpan()?.spanContext().traceId;
-    withLogContext(
-      traceId ? { 'http.request.id': request.id, 'trace.id': traceId } : { 'http.request.id': request.id },
-      next,
-    );
+    const labels = requestLabels(request.method, request.url, request.routeOptions?.url);
+    withQueryTally('request', labels, currentLogScope(), (tally, opened) => {
+      if (opened) reply.raw?.once('close', () => closeTally(tally));
+      withLogContext(
+        traceId ? { 'http.request.id': request.id, 'trace.id': traceId } : { 'http.request.id': request.id },
+        next,
+      );
+    });
   }) as never);
   done();
 }

@@ -27,6 +27,8 @@ import {
   type TextMapSetter,
   trace,
 } from '@opentelemetry/api';
+import { currentLogScope } from '../ecs/log-context.js';
+import { closeTally, requestLabels, withQueryTally } from '../ecs/query-tally.js';
 
 const PATCHED = Symbol.for('pgsight.httpPropagation');
 
@@ -44,7 +46,11 @@ function emitIn(emitter: EventEmitter, ctx: Context): void {
   } as EventEmitter['emit'];
 }
 
-function patchServer(Server: typeof http.Server): void {
+/**
+ * Each incoming request's queries are counted for N+1 (query-tally.ts) until its response is closed; with
+ * `propagate`, the request also gets its trace context here (nothing consumes telemetry).
+ */
+function patchServer(Server: typeof http.Server, propagate: boolean): void {
   const proto = Server.prototype as unknown as Record<string | symbol, unknown>;
   if (proto[PATCHED]) return;
   const emit = proto.emit as (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean;
@@ -52,6 +58,17 @@ function patchServer(Server: typeof http.Server): void {
     if (event !== 'request') return emit.call(this, event, ...args);
     const request = args[0] as http.IncomingMessage;
     const response = args[1] as http.ServerResponse;
+    const counted = () =>
+      withQueryTally(
+        'request',
+        requestLabels(request.method, request.url, undefined),
+        currentLogScope(),
+        (tally, opened) => {
+          if (opened) response.once('close', () => closeTally(tally));
+          return emit.call(this, event, ...args);
+        },
+      );
+    if (!propagate) return counted();
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
     const span = trace
       .getTracer('pgsight')
@@ -59,7 +76,7 @@ function patchServer(Server: typeof http.Server): void {
     const ctx = trace.setSpan(parent, span);
     emitIn(request, ctx);
     emitIn(response, ctx);
-    return context.with(ctx, () => emit.call(this, event, ...args));
+    return context.with(ctx, counted);
   };
   proto[PATCHED] = true;
 }
@@ -107,14 +124,19 @@ function propagateUndici(): void {
   });
 }
 
-export function installHttpPropagation(): void {
+/**
+ * The preload's HTTP hooks. `propagate` (nothing consumes telemetry): trace context in and out, as above;
+ * otherwise instrumentation-http does that, and only the server's request scope is added here.
+ */
+export function installHttpHooks(propagate: boolean): void {
   // Not `import http from 'node:http'`: an ES module namespace of http reads all its exports, and one of
   // them (http.WebSocket) loads Node's bundled undici, about 20 ms of every start.
   const http = process.getBuiltinModule('node:http');
   const https = process.getBuiltinModule('node:https');
+  patchServer(http.Server, propagate);
+  patchServer(https.Server as unknown as typeof http.Server, propagate);
+  if (!propagate) return;
   propagateUndici();
-  patchServer(http.Server);
-  patchServer(https.Server as unknown as typeof http.Server);
   patchClient(http);
   patchClient(https);
   // `import { get } from 'node:http'` in ESM sees the patched functions too.

@@ -15,6 +15,7 @@ import {
   type PgInstrumentationConfig,
   type ShimWrapped,
 } from './otel-vendor.js';
+import { poolName, timedConnect, watchReleases, wrapPoolQuery } from './pool-watch.js';
 import { isPgsightWrapped, type QueryPatchState, wrapQuery } from './query-patch.js';
 import type { QueryInstruments } from './query-recorder.js';
 
@@ -42,6 +43,7 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
     this.patchState = state;
     this.instruments = instruments;
     this._updateMetricInstruments();
+    countPerPool(this as unknown as PoolMetricsInternals);
   }
 
   protected override init(): InstrumentationNodeModuleDefinition[] {
@@ -68,6 +70,19 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
     if (!instruments?.wanted) return;
     instruments.duration = this.meter.createHistogram('db.client.operation.duration', {
       description: 'Duration of database client operations.',
+      unit: 's',
+      valueType: ValueType.DOUBLE,
+      advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] },
+    });
+    // OpenTelemetry's database metrics (Development): how long a checkout waited, how long a lease lasted.
+    instruments.waitTime = this.meter.createHistogram('db.client.connection.wait_time', {
+      description: 'The time it took to obtain an open connection from the pool.',
+      unit: 's',
+      valueType: ValueType.DOUBLE,
+      advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] },
+    });
+    instruments.useTime = this.meter.createHistogram('db.client.connection.use_time', {
+      description: 'The time between borrowing a connection and returning it to the pool.',
       unit: 's',
       valueType: ValueType.DOUBLE,
       advice: { explicitBucketBoundaries: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10] },
@@ -145,15 +160,24 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
     const original = connect;
     const watching = function (this: object, callback?: unknown) {
       watchPool(this);
-      return original.call(
+      watchReleases(this);
+      return timedConnect(
         this,
+        original as never,
         typeof callback === 'function' && mayWait(this as PoolState)
           ? keepContext(callback as PoolCallback)
-          : callback,
+          : (callback as PoolCallback | undefined),
+        watching,
       );
     };
     Object.defineProperty(watching, POOL_WATCH, { value: true });
     proto.connect = watching;
+    const query = (proto as { query?: unknown }).query;
+    if (typeof query === 'function' && !(query as unknown as Record<symbol, unknown>)[POOL_WATCH]) {
+      const counted = wrapPoolQuery(query as never);
+      Object.defineProperty(counted, POOL_WATCH, { value: true });
+      (proto as { query?: unknown }).query = counted;
+    }
   }
 
   private unpatchClient(Client: ClientClass | undefined): void {
@@ -198,5 +222,64 @@ function keepContext(callback: PoolCallback): PoolCallback {
         ? callback.call(this, error, client, release)
         : context.with(active, callback, this, error, client, release);
     return inLogScope(scope, call);
+  };
+}
+
+/** The parts of instrumentation-pg that keep its pool metrics (its own names, not a public API). */
+interface PoolMetricsInternals {
+  _setPoolConnectEventListeners: (pool: PoolEvents) => void;
+  _connectionsCount: { add(value: number, attributes: Record<string, string>): void };
+  _connectionPendingRequests: { add(value: number, attributes: Record<string, string>): void };
+  _connectionMax: { add(value: number, attributes: Record<string, string>): void };
+  _poolMaxValues: Map<object, { value: number; attributes: Record<string, string> }>;
+}
+
+interface PoolEvents extends PoolState {
+  on(event: string, listener: (client?: unknown) => void): unknown;
+}
+
+const COUNTED = Symbol('pgsight.poolCounted');
+
+/**
+ * instrumentation-pg's `db.client.connection.count` / `pending_requests` / `max`, counted per pool:
+ * instrumentation-pg keeps one "last seen" state for every pool, so with two pools each update adds the
+ * other's difference (open-telemetry/opentelemetry-js-contrib#3354), and names pools `host:port/database`,
+ * so two pools of one database share their series. Here each pool has its own state and its own name
+ * (pool-watch.ts), known once its first client connected. Its `_removePoolMax` (on pool.end) still applies.
+ */
+function countPerPool(instrumentation: PoolMetricsInternals): void {
+  if (typeof instrumentation._setPoolConnectEventListeners !== 'function') return;
+  instrumentation._setPoolConnectEventListeners = (pool) => {
+    const marked = pool as PoolEvents & { [COUNTED]?: boolean };
+    if (marked[COUNTED]) return;
+    marked[COUNTED] = true;
+    const last = { used: 0, idle: 0, pending: 0 };
+    const update = (client?: unknown) => {
+      const name = poolName(pool, client as object | undefined);
+      if (name === undefined) return;
+      const attributes = { 'db.client.connection.pool.name': name };
+      if (!instrumentation._poolMaxValues.has(pool)) {
+        const value = pool.options?.max ?? 10;
+        instrumentation._poolMaxValues.set(pool, { value, attributes });
+        instrumentation._connectionMax.add(value, attributes);
+      }
+      const idle = pool.idleCount ?? 0;
+      const used = (pool.totalCount ?? 0) - idle;
+      const pending = pool.waitingCount ?? 0;
+      instrumentation._connectionsCount.add(used - last.used, {
+        ...attributes,
+        'db.client.connection.state': 'used',
+      });
+      instrumentation._connectionsCount.add(idle - last.idle, {
+        ...attributes,
+        'db.client.connection.state': 'idle',
+      });
+      instrumentation._connectionPendingRequests.add(pending - last.pending, attributes);
+      last.used = used;
+      last.idle = idle;
+      last.pending = pending;
+    };
+    pool.on('connect', (client) => update(client));
+    for (const event of ['acquire', 'release', 'remove']) pool.on(event, () => update());
   };
 }

@@ -13,11 +13,21 @@
  *                                   │ start = now, span?
  *                                   └─ on result/error ─▶ recorder.end(): span, histogram, slow/failed record
  */
-import { type Context, context, ROOT_CONTEXT, type Span, SpanKind, type Tracer } from '@opentelemetry/api';
+import {
+  type Context,
+  context,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  TraceFlags,
+  type Tracer,
+} from '@opentelemetry/api';
 import { currentLogScope } from '../ecs/log-context.js';
+import { countQuery } from '../ecs/query-tally.js';
 import { namespaceOf } from '../pg/namespace.js';
 import type { NormalizedQuery } from '../pg/normalize.js';
 import type { ManualTracker } from './manual-transactions.js';
+import { takeHandedCount } from './pool-watch.js';
 import { type ClientInfo, type QueryRecorder, querySpanName } from './query-recorder.js';
 
 /** Set on every pgsight wrapper, so start-up can check that pg really got patched. */
@@ -33,6 +43,8 @@ export interface QueryPatchState {
   tracer: Tracer | undefined;
   /** Watchdog and end record for transactions written by hand. */
   manual: ManualTracker | undefined;
+  /** PGSIGHT_SQLCOMMENTER: sampled query spans' statements carry their traceparent. */
+  sqlcommenter: boolean;
   /** Called once with the first internal failure; the query itself always proceeds. */
   onInternalError: (error: unknown) => void;
 }
@@ -61,6 +73,32 @@ function startSpan(
   if (query.collection) span.setAttribute('db.collection.name', query.collection);
   if (query.summary) span.setAttribute('db.query.summary', query.summary);
   return span;
+}
+
+/** A statement that already ends with a comment (a block comment, or a line comment on its last line). */
+const ENDS_WITH_COMMENT = /\*\/\s*;?\s*$|--[^\n]*$/;
+
+/**
+ * The statement to send with the span's `traceparent` appended in sqlcommenter's format
+ * (https://google.github.io/sqlcommenter/spec/), before a final semicolon, when the span is sampled. Undefined
+ * when it is to go as it is: a named prepared statement (a changed text would be a different statement under
+ * the same name: brianc/node-postgres#2735), a statement ending with a comment, an unsampled span. A config
+ * object is not copied: the text is an own property of an object whose prototype is the app's config, so
+ * everything else pg reads (values, rowMode, types, getters of query builders) is the app's.
+ */
+function withTraceparent(config: unknown, text: string, span: Span): unknown {
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  if ((traceFlags & TraceFlags.SAMPLED) === 0 || ENDS_WITH_COMMENT.test(text)) return undefined;
+  if (typeof config === 'object' && (config as { name?: unknown }).name) return undefined;
+  const comment = `/*traceparent='00-${traceId}-${spanId}-01'*/`;
+  const semicolon = /;\s*$/.exec(text);
+  const commented = semicolon
+    ? `${text.slice(0, semicolon.index)} ${comment}${text.slice(semicolon.index)}`
+    : `${text} ${comment}`;
+  if (typeof config === 'string') return commented;
+  return Object.create(config as object, {
+    text: { value: commented, enumerable: true, writable: true, configurable: true },
+  });
 }
 
 /**
@@ -163,6 +201,16 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
     } catch (error) {
       state.onInternalError(error);
     }
+    if (state.sqlcommenter && span !== undefined && submittable === undefined)
+      try {
+        const commented = withTraceparent(config, text, span);
+        if (commented !== undefined) {
+          config = commented;
+          arguments[0] = commented;
+        }
+      } catch (error) {
+        state.onInternalError(error);
+      }
     const params = Array.isArray(values)
       ? values
       : ((config as { values?: unknown })?.values ?? submittable?.cursor?.values);
@@ -174,6 +222,15 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
       state.onInternalError(error);
     }
     const scope = currentLogScope();
+    // N+1 counts: a pool.query's was made at the app's call (pool-watch.ts) and is handed over here.
+    let count = takeHandedCount(this);
+    if (count !== undefined) count.namespace ??= namespaceOf(this);
+    else if (scope?.tally !== undefined)
+      try {
+        count = countQuery(scope, text, this, wrapped);
+      } catch (error) {
+        state.onInternalError(error);
+      }
     const start = performance.now();
     let ended = false;
     const done = (error: unknown) => {
@@ -184,7 +241,9 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
           watchdog.queryEnded();
           state.manual?.after(this, text, error);
         }
-        state.recorder.end(this, text, params, performance.now() - start, error, span, scope);
+        const durationMs = performance.now() - start;
+        if (count !== undefined) count.ms += durationMs;
+        state.recorder.end(this, text, params, durationMs, error, span, scope);
       } catch (internal) {
         state.onInternalError(internal);
       }

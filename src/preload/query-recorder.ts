@@ -21,6 +21,7 @@ import { namespaceOf } from '../pg/namespace.js';
 import type { NormalizedQuery } from '../pg/normalize.js';
 import { sqlStateOf } from '../pg/sqlstate.js';
 import { ACTIVE, type Transaction } from '../transaction/handle.js';
+import { checkoutWaitMs, type PoolInstruments } from './pool-watch.js';
 
 /** The parts of a pg Client the recorder reads. */
 export interface ClientInfo {
@@ -29,7 +30,7 @@ export interface ClientInfo {
   port?: number;
 }
 
-export interface QueryInstruments {
+export interface QueryInstruments extends PoolInstruments {
   /** `db.client.operation.duration` (s), the same instrument instrumentation-pg declares. */
   duration: Histogram | undefined;
   /** `pgsight.db.slow_queries`. */
@@ -146,6 +147,9 @@ export function createQueryRecorder(
     };
     if (query.collection) db.collection = { name: query.collection };
     if (sqlState) db.response = { status_code: sqlState };
+    // How long this query's connection took to get from its pool (pool.query's own checkout, or the lease).
+    const waited = checkoutWaitMs(client);
+    if (waited !== undefined) db.client = { connection: { wait_ms: Math.round(waited * 1000) / 1000 } };
     const record: Record<string, unknown> = {
       event: dbEvent(error ? 'db.query.error' : 'db.query.slow', error ? 'failure' : 'success', durationMs),
       db,

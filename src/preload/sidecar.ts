@@ -9,13 +9,15 @@ import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import { type Config, otelExportsConfigured, processConfig } from '../config/env.js';
 import { createEcsLogger, type PgsightLogger } from '../ecs/ecs-logger.js';
 import { setPgsightLogger } from '../ecs/pgsight-logger.js';
+import { setTallySettings } from '../ecs/query-tally.js';
 import { createQueryNormalizer } from '../pg/query-cache.js';
 import { setWatchdogThresholds } from '../transaction/watchdog.js';
-import { installHttpPropagation } from './http-propagation.js';
+import { installHttpHooks } from './http-propagation.js';
 import { createManualTracker } from './manual-transactions.js';
 import { EXPORT_TIMEOUT_MS, setupOpenTelemetry } from './otel-setup.js';
 import { type Instrumentation, PinoInstrumentation, type SpanProcessor } from './otel-vendor.js';
 import { PgsightPgInstrumentation } from './pg-instrumentation.js';
+import { setPoolWatchSettings } from './pool-watch.js';
 import { isPgsightWrapped, type QueryPatchState } from './query-patch.js';
 import { createQueryRecorder, type QueryInstruments } from './query-recorder.js';
 
@@ -102,6 +104,8 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
     wanted: options.metricReaders ? options.metricReaders.length > 0 : config.exporters.metrics,
     duration: undefined,
     slowQueries: undefined,
+    waitTime: undefined,
+    useTime: undefined,
   };
   const normalize = createQueryNormalizer(config.queryCacheSize);
   const state: QueryPatchState = {
@@ -109,10 +113,13 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
     normalize,
     tracer: undefined,
     manual: createManualTracker(normalize),
+    sqlcommenter: config.sqlcommenter,
     onInternalError,
   };
   setPgsightLogger(logger);
   setWatchdogThresholds({ warnMs: config.txWarnMs, idleMs: config.txIdleMs, origin: config.txOrigin });
+  setTallySettings({ min: config.nPlusOneMin, ignore: config.nPlusOneIgnore, normalize });
+  setPoolWatchSettings(config.poolWaitMs, instruments);
   // Nothing consumes telemetry: HTTP needs context propagation only (http-propagation.ts says why).
   const propagationOnly =
     !config.otelDisabled &&
@@ -129,7 +136,7 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
     spanProcessors: options.spanProcessors,
     metricReaders: options.metricReaders,
   });
-  if (propagationOnly) installHttpPropagation();
+  if (propagationOnly || config.nPlusOneMin > 0) installHttpHooks(propagationOnly);
   // always_off (not parent-based) never samples anything: starting no query span at all is the same, cheaper.
   if (otel.tracing && config.sampler.name !== 'always_off') state.tracer = trace.getTracer('pgsight');
 

@@ -8,7 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { context, isSpanContextValid, type Span, trace } from '@opentelemetry/api';
 import type pg from 'pg';
 import { counted, dbEvent, errorFields, transactionLabel } from '../ecs/fields.js';
+import { currentLogScope } from '../ecs/log-context.js';
+import type { Origin } from '../ecs/origin.js';
 import { pgsightLogger } from '../ecs/pgsight-logger.js';
+import { closeTally, dropTally, type QueryTally, withQueryTally } from '../ecs/query-tally.js';
 import { PgsightError } from '../errors.js';
 import { backoffDelayMs } from '../pg/backoff.js';
 import { isConnectionLoss } from '../pg/connection.js';
@@ -26,7 +29,7 @@ import {
   type TransactionInfo,
   type TransactionOutcome,
 } from './telemetry.js';
-import { type Origin, Watchdog } from './watchdog.js';
+import { Watchdog } from './watchdog.js';
 
 export const isPool = (db: unknown): db is pg.Pool =>
   typeof (db as pg.Pool).connect === 'function' && typeof (db as pg.Pool).totalCount === 'number';
@@ -104,10 +107,16 @@ async function attempts<T>(run: Run<T>): Promise<T> {
     const client = await lease(run.db, run.pooled);
     const tx = open(run, client, attempt);
     let phase: Phase = 'begin';
+    let tally: QueryTally | undefined;
     try {
       await tx.query(run.opts.beginSql);
       phase = 'body';
-      const result = await store.run(tx, run.fn, tx);
+      // The body's queries are counted for N+1 (query-tally.ts): per attempt, as a retried attempt runs
+      // its statements again.
+      const result = await withQueryTally('transaction', undefined, currentLogScope(), (opened, isNew) => {
+        if (isNew) tally = opened;
+        return store.run(tx, run.fn, tx);
+      });
       if (run.opts.signal?.aborted) throw abortError(run.opts.signal);
       phase = 'commit';
       await client.query('COMMIT');
@@ -115,11 +124,18 @@ async function attempts<T>(run: Run<T>): Promise<T> {
       // means the client is not to be reused.
       giveBack(tx, run.pooled, client[BROKEN] === true);
       recordEnd(run, run.span, 'committed', attempt, run.startedAt, run.sqlStates?.at(-1), undefined);
+      if (tally) closeTally(tally);
       if (tx.afterCommitHooks) await runHooks(tx.afterCommitHooks, 'after_commit', run.name);
       return result;
     } catch (error) {
-      // Throws, unless the transaction is to be run again.
-      await failed(run, tx, phase, error);
+      // Throws, unless the transaction is to be run again: then this attempt's counts are dropped.
+      try {
+        await failed(run, tx, phase, error);
+      } catch (final) {
+        if (tally) closeTally(tally);
+        throw final;
+      }
+      if (tally) dropTally(tally);
     }
   }
 }

@@ -8,28 +8,18 @@
  * and a pooled connection while PostgreSQL waits (compare idle_in_transaction_session_timeout,
  * https://www.postgresql.org/docs/current/runtime-config-client.html).
  */
-import { isAbsolute, relative as relativePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { processConfig, type TxOrigin } from '../config/env.js';
 import { dbEvent } from '../ecs/fields.js';
 import { currentLogScope, inLogScope } from '../ecs/log-context.js';
+import { captureCallSite, type Origin, originFields } from '../ecs/origin.js';
 import { pgsightLogger } from '../ecs/pgsight-logger.js';
 
-export interface Origin {
-  stack?: string;
-}
-
-/** Capture where a transaction was opened; `above` is the function whose caller is the origin. */
-function captureStack(above: (...args: never[]) => unknown): Origin {
-  const origin: Origin = {};
-  // One frame, the app's call site: `above` is the pgsight function the app called, so the next frame is
-  // the app's. More frames would make V8 walk the await chain for async frames, on every transaction.
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = ORIGIN_FRAMES;
-  Error.captureStackTrace(origin, above);
-  Error.stackTraceLimit = limit;
-  return origin;
-}
+/**
+ * Capture where a transaction was opened; `above` is the function whose caller is the origin. One frame, the
+ * app's call site: `above` is the pgsight function the app called, so the next frame is the app's. More
+ * frames would make V8 walk the await chain for async frames, on every transaction.
+ */
+const captureStack = (above: (...args: never[]) => unknown): Origin => captureCallSite(above, ORIGIN_FRAMES);
 
 /**
  * Call sites seen per transaction function, keyed by its source text (and the transaction's name).
@@ -92,50 +82,6 @@ export function clearOriginCache(): void {
 
 /** Frames kept for `code.stacktrace`. */
 const ORIGIN_FRAMES = 1;
-
-// pgsight's own code (dist/ when installed, src/ under the tests), as URL and as path: frames from here,
-// from Node internals and from pg are not where the app opened its transaction.
-const OWN_CODE = new URL('..', import.meta.url);
-const OWN_PREFIXES = [OWN_CODE.href, fileURLToPath(OWN_CODE)];
-const PG_OR_NODE = /node:internal|node_modules[\\/]pg(-pool)?[\\/]/;
-const isAppFrame = (frame: string) =>
-  !OWN_PREFIXES.some((prefix) => frame.includes(prefix)) && !PG_OR_NODE.test(frame);
-
-/**
- * ECS's `log.origin.file.name` is a file name: an ESM frame's `file:///...` URL becomes a path, relative to the
- * app's working directory when the file is inside it.
- */
-function fileName(location: string): string {
-  let path = location;
-  if (path.startsWith('file://'))
-    try {
-      path = fileURLToPath(path);
-    } catch {
-      return location;
-    }
-  if (!isAbsolute(path)) return path;
-  const relative = relativePath(process.cwd(), path);
-  return relative.startsWith('..') || isAbsolute(relative) ? path : relative;
-}
-
-/** `log.origin.*` (ECS) and `code.stacktrace` for a record, from the first frame outside pgsight. */
-export function originFields(origin: Origin): Record<string, unknown> {
-  const stack = origin.stack ?? '';
-  const frames = stack.split('\n').slice(1);
-  const frame = frames.find(isAppFrame) ?? frames[0];
-  const match = frame ? /at (?:(.+?) \()?(.+?):(\d+):(\d+)\)?$/.exec(frame.trim()) : null;
-  const stackTrace = frames.map((f) => f.trim()).join('\n');
-  if (!match) return { code: { stacktrace: stackTrace } };
-  return {
-    log: {
-      origin: {
-        file: { name: fileName(match[2] as string), line: Number(match[3]) },
-        ...(match[1] ? { function: match[1] } : {}),
-      },
-    },
-    code: { stacktrace: stackTrace },
-  };
-}
 
 interface WatchdogSettings {
   warnMs: number;

@@ -25,7 +25,12 @@ export interface ReceivedSpan {
 export interface ReceivedPoint {
   metric: string;
   attributes: Record<string, unknown>;
+  /** A sum's or gauge's value; a histogram's count. */
   value: number;
+  /** A histogram's sum, bucket bounds and counts per bucket. */
+  sum?: number;
+  bounds?: number[];
+  buckets?: number[];
 }
 
 const plain = (value: AnyValue): unknown =>
@@ -89,6 +94,13 @@ export class OtlpReceiver {
               metric: metric.name,
               attributes: attributesOf(p.attributes),
               value: Number(p.count ?? p.asInt ?? p.asDouble ?? 0),
+              ...(metric.histogram
+                ? {
+                    sum: Number(p.sum ?? 0),
+                    bounds: (p.explicitBounds ?? []).map(Number),
+                    buckets: (p.bucketCounts ?? []).map(Number),
+                  }
+                : {}),
             });
         }
   }
