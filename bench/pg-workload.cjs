@@ -9,12 +9,26 @@ const workload = process.env.BENCH_WORKLOAD || 'sequential';
 const queries = Number(process.env.BENCH_QUERIES || 20000);
 const warmup = Math.min(2000, queries / 5);
 const TEXT = 'SELECT $1::int AS id, $2::text AS name';
+// BENCH_SCOPE=request (under the preload): every 8 queries run in one request scope, as the preload opens
+// for each HTTP request, so each query is counted for N+1 (8 per scope: under the minimum, nothing reported).
+const PER_SCOPE = 8;
+const tally = process.env.BENCH_SCOPE === 'request' ? require('../dist/src/ecs/query-tally.js') : undefined;
+const { currentLogScope } = tally ? require('../dist/src/ecs/log-context.js') : {};
+function inScope(fn) {
+  if (!tally) return fn();
+  return tally.withQueryTally('request', undefined, currentLogScope(), (t, opened) =>
+    fn().finally(() => opened && tally.closeTally(t)),
+  );
+}
 
 async function sequential() {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const run = async (n) => {
-    for (let i = 0; i < n; i++) await client.query(TEXT, [i, 'x']);
+    for (let i = 0; i < n; i += PER_SCOPE)
+      await inScope(async () => {
+        for (let j = i; j < Math.min(n, i + PER_SCOPE); j++) await client.query(TEXT, [j, 'x']);
+      });
   };
   await run(warmup);
   const m = await measure(() => run(queries));
@@ -28,8 +42,11 @@ async function pooled() {
     let next = 0;
     const worker = async () => {
       while (next < n) {
-        const i = next++;
-        await pool.query(TEXT, [i, 'x']);
+        const i = next;
+        next += PER_SCOPE;
+        await inScope(async () => {
+          for (let j = i; j < Math.min(n, i + PER_SCOPE); j++) await pool.query(TEXT, [j, 'x']);
+        });
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));

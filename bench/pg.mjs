@@ -19,6 +19,12 @@ const variants = [
     env: { OTEL_TRACES_SAMPLER: 'always_off' },
   },
   {
+    id: 'e',
+    label: 'pgsight, not sampled, N+1 counted',
+    args: ['--import', 'pgsight/register'],
+    env: { OTEL_TRACES_SAMPLER: 'always_off', BENCH_SCOPE: 'request' },
+  },
+  {
     id: 'c',
     label: 'pgsight, sampled, discarded',
     args: ['--import', './bench/baselines/pgsight-sampled.mjs'],
@@ -66,6 +72,8 @@ const ratio = (w, x, y) => results[w][x] / results[w][y];
 console.log('\nratio            sequential   pool x8   target');
 for (const [x, y, target] of [
   ['b', 'a', 1.1],
+  ['e', 'a', 1.1],
+  ['e', 'b', null],
   ['c', 'd', 1.0],
   ['d', 'a', null],
 ]) {
