@@ -10,7 +10,8 @@
  * Why hand-written: in that mode instrumentation-http still computes its span and metric attributes before
  * the span starts and binds every listener method of each request and response emitter: on the ledger
  * benchmark that was the whole gap to its overhead target (docs/design.md#propagation-only-spans).
- * With an exporter, span processors or metric readers, instrumentation-http is used as usual.
+ * With an exporter, span processors or metric readers, instrumentation-http is used as usual, and only the
+ * server hook's other part stays: each request's queries counted for N+1 (query-tally.ts).
  */
 import diagnostics from 'node:diagnostics_channel';
 import type { EventEmitter } from 'node:events';

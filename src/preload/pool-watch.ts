@@ -44,6 +44,8 @@ interface PoolState {
   name: string | undefined;
   lastRecordAt: number;
   folded: number;
+  /** Its `release` listener is added. */
+  releases: boolean;
 }
 
 const pools = new WeakMap<object, PoolState>();
@@ -65,7 +67,7 @@ export function setPoolWatchSettings(waitMs: number, instruments: PoolInstrument
 function stateOf(pool: object): PoolState {
   let state = pools.get(pool);
   if (state === undefined) {
-    state = { name: undefined, lastRecordAt: -Infinity, folded: 0 };
+    state = { name: undefined, lastRecordAt: -Infinity, folded: 0, releases: false };
     pools.set(pool, state);
   }
   return state;
@@ -180,8 +182,8 @@ export function timedConnect(
 export function watchReleases(pool: object): void {
   const p = pool as PgPool;
   const state = stateOf(pool);
-  if ((state as { releases?: boolean }).releases || typeof p.on !== 'function') return;
-  (state as { releases?: boolean }).releases = true;
+  if (state.releases || typeof p.on !== 'function') return;
+  state.releases = true;
   p.on('release', (_error: unknown, client: unknown) => {
     if (!client || typeof client !== 'object') return;
     const at = leasedAt.get(client);
