@@ -3,6 +3,8 @@
 // rounds against one database; the median of the rounds is reported. Targets (issue #2):
 //   (b)/(a) <= 1.10   pgsight preloaded, traces not sampled, vs bare pg
 //   (c)/(d) <= 1.00   pgsight, traces sampled, vs stock sdk-node + instrumentation-pg, sampled
+//   (e)/(a) <= 1.10   as (b), with every query counted for N+1 in a request scope (issue #22)
+// Then bench/pg-parts.mjs: the CPU that N+1 counting and pool checkout timing add, each measured apart.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -87,3 +89,15 @@ for (const [x, y, target] of [
     `(${x})/(${y})          ${s.toFixed(3).padStart(6)}      ${p.toFixed(3).padStart(6)}   ${verdict}`,
   );
 }
+
+const parts = spawnSync(process.execPath, ['bench/pg-parts.mjs'], { cwd: root, encoding: 'utf8' });
+if (parts.status !== 0) throw new Error(`bench/pg-parts.mjs failed:\n${parts.stderr}`);
+const part = JSON.parse(parts.stdout.trim().split('\n').at(-1));
+const share = (us) => `${((us / results.pool.a) * 100).toFixed(1)}% of a bare pooled query`;
+console.log('\nadded CPU, measured apart (one process, alternated blocks, medians)');
+console.log(
+  `  N+1 counting, per query (8 per request scope): ${part.countUs.toFixed(3)} µs, ${share(part.countUs)}`,
+);
+console.log(
+  `  pool checkout timing, per checkout:             ${part.checkoutUs.toFixed(3)} µs, ${share(part.checkoutUs)} (pg-pool's own checkout: ${part.plainCheckoutUs.toFixed(2)} µs)`,
+);

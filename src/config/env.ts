@@ -57,6 +57,12 @@ export interface Config {
   readonly nPlusOneIgnore: RegExp | undefined;
   /** `PGSIGHT_POOL_WAIT_MS`: a pool checkout that waited at least this long (ms) is logged as `db.pool.wait` (at most one record per pool per second); 0 turns the records off (the wait-time histogram stays). @default 100 */
   readonly poolWaitMs: number;
+  /** `PGSIGHT_FORENSICS_PER_S`: a query still running at PGSIGHT_SLOW_QUERY_MS gets its server-side wait and blockers sampled (`pg_stat_activity`, `pg_blocking_pids`) on pgsight's own connection, at most this many samples per second; 0 turns sampling off. @default 10 */
+  readonly forensicsPerSecond: number;
+  /** `PGSIGHT_EXPLAIN_INTERVAL_MS`: a slow SELECT / INSERT / UPDATE / DELETE gets its generic plan (`EXPLAIN`, never ANALYZE) on pgsight's own connection, at most once per fingerprint per this many ms; 0 turns plans off. @default 600000 */
+  readonly explainIntervalMs: number;
+  /** `PGSIGHT_EXPLAIN_EXCLUDE`: statements whose normalized text matches this regular expression are never explained. @default undefined */
+  readonly explainExclude: RegExp | undefined;
   /** `PGSIGHT_SQLCOMMENTER`: append `/*traceparent='...'*\/` (sqlcommenter) to the statements of sampled query spans, so the server's views and logs show the trace. Never on named prepared statements or statements ending in a comment. @default false */
   readonly sqlcommenter: boolean;
   /** `LOG_LEVEL`: the level of loggers made by `createLogger`. @default per environment (debug / info / warn) */
@@ -149,6 +155,9 @@ export const defaults: Config = Object.freeze({
   nPlusOneMin: 10,
   nPlusOneIgnore: undefined,
   poolWaitMs: 100,
+  forensicsPerSecond: 10,
+  explainIntervalMs: 600_000,
+  explainExclude: undefined,
   sqlcommenter: false,
   logLevelOverride: undefined,
   nodeEnv: undefined,
@@ -185,6 +194,9 @@ const VARIABLES: {
   nPlusOneMin: ['PGSIGHT_N_PLUS_ONE_MIN', wholeNumber(0, 1_000_000)],
   nPlusOneIgnore: ['PGSIGHT_N_PLUS_ONE_IGNORE', pattern],
   poolWaitMs: ['PGSIGHT_POOL_WAIT_MS', wholeNumber(0, 86_400_000)],
+  forensicsPerSecond: ['PGSIGHT_FORENSICS_PER_S', wholeNumber(0, 10_000)],
+  explainIntervalMs: ['PGSIGHT_EXPLAIN_INTERVAL_MS', wholeNumber(0, 86_400_000)],
+  explainExclude: ['PGSIGHT_EXPLAIN_EXCLUDE', pattern],
   sqlcommenter: ['PGSIGHT_SQLCOMMENTER', boolean],
   logLevelOverride: ['LOG_LEVEL', logLevel],
   nodeEnv: ['NODE_ENV', text],

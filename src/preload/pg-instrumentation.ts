@@ -92,6 +92,12 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
       unit: '{query}',
       valueType: ValueType.INT,
     });
+    instruments.forensicsSkipped = this.meter.createCounter('pgsight.db.forensics.skipped', {
+      description:
+        'Slow queries whose server-side sample was skipped: over PGSIGHT_FORENSICS_PER_S, no connection of pgsight own, or the sample failed.',
+      unit: '{query}',
+      valueType: ValueType.INT,
+    });
   }
 
   private chain(

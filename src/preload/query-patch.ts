@@ -26,6 +26,7 @@ import { currentLogScope } from '../ecs/log-context.js';
 import { countQuery } from '../ecs/query-tally.js';
 import { namespaceOf } from '../pg/namespace.js';
 import type { NormalizedQuery } from '../pg/normalize.js';
+import { queryEnded, queryStarted } from './forensics.js';
 import type { ManualTracker } from './manual-transactions.js';
 import { takeHandedCount } from './pool-watch.js';
 import { type ClientInfo, type QueryRecorder, querySpanName } from './query-recorder.js';
@@ -232,18 +233,20 @@ export function wrapQuery(original: QueryFn, state: QueryPatchState): QueryFn {
         state.onInternalError(error);
       }
     const start = performance.now();
+    const inFlight = queryStarted(this, text, params, start, scope, span);
     let ended = false;
     const done = (error: unknown) => {
       if (ended) return;
       ended = true;
       try {
+        if (inFlight !== undefined) queryEnded(inFlight);
         if (watchdog) {
           watchdog.queryEnded();
           state.manual?.after(this, text, error);
         }
         const durationMs = performance.now() - start;
         if (count !== undefined) count.ms += durationMs;
-        state.recorder.end(this, text, params, durationMs, error, span, scope);
+        state.recorder.end(this, text, params, durationMs, error, span, scope, inFlight);
       } catch (internal) {
         state.onInternalError(internal);
       }

@@ -21,6 +21,7 @@ import { namespaceOf } from '../pg/namespace.js';
 import type { NormalizedQuery } from '../pg/normalize.js';
 import { sqlStateOf } from '../pg/sqlstate.js';
 import { ACTIVE, type Transaction } from '../transaction/handle.js';
+import { fieldsFor, holdRecord, type InFlight, spanAttributes } from './forensics.js';
 import { checkoutWaitMs, type PoolInstruments } from './pool-watch.js';
 
 /** The parts of a pg Client the recorder reads. */
@@ -35,6 +36,8 @@ export interface QueryInstruments extends PoolInstruments {
   duration: Histogram | undefined;
   /** `pgsight.db.slow_queries`. */
   slowQueries: Counter | undefined;
+  /** `pgsight.db.forensics.skipped`: slow queries whose server-side sample was skipped, by reason. */
+  forensicsSkipped: Counter | undefined;
 }
 
 export interface QueryRecorder {
@@ -48,7 +51,11 @@ export interface QueryRecorder {
     span: Span | undefined,
     /** The log context the query was issued in (its end runs in a socket event's context). */
     scope?: LogScope,
+    /** Its entry in forensics' in-flight list, when forensics is on. */
+    inFlight?: InFlight,
   ): void;
+  /** A query still in flight at 10x the threshold: its `db.query.running` record. */
+  running(entry: InFlight, elapsedMs: number, forensics: Record<string, unknown>): void;
 }
 
 const MAX_PARAM_LENGTH = 256;
@@ -111,9 +118,17 @@ export function createQueryRecorder(
     instruments.duration?.record(seconds, attributes);
   }
 
-  function finishSpan(span: Span, slow: boolean, sqlState: string | undefined, error: unknown) {
+  function finishSpan(
+    span: Span,
+    slow: boolean,
+    sqlState: string | undefined,
+    error: unknown,
+    endTime?: number,
+    forensics?: Record<string, unknown> | undefined,
+  ) {
     if (span.isRecording()) {
       if (slow) span.setAttribute('pgsight.slow', true);
+      if (forensics) span.setAttributes(spanAttributes(forensics));
       if (error) {
         const type = sqlState ?? errorType(error);
         span.setAttribute('error.type', type);
@@ -122,7 +137,7 @@ export function createQueryRecorder(
         span.setStatus({ code: SpanStatusCode.ERROR, message: `PostgreSQL error ${type}` });
       }
     }
-    span.end();
+    span.end(endTime);
   }
 
   function writeRecord(
@@ -133,6 +148,10 @@ export function createQueryRecorder(
     sqlState: string | undefined,
     error: unknown,
     spanContext: SpanContext | undefined,
+    /** How long the query's connection took to get from its pool (ms), read when it ended. */
+    waited: number | undefined,
+    forensics?: Record<string, unknown>,
+    running = false,
   ) {
     const db: Record<string, unknown> = {
       system: { name: 'postgresql' },
@@ -143,15 +162,15 @@ export function createQueryRecorder(
         fingerprint: query.fingerprint,
         ...(query.summary ? { summary: query.summary } : {}),
         ...(logParams && Array.isArray(values) ? { parameters: values.map(stringifyParam) } : {}),
+        ...forensics,
       },
     };
     if (query.collection) db.collection = { name: query.collection };
     if (sqlState) db.response = { status_code: sqlState };
-    // How long this query's connection took to get from its pool (pool.query's own checkout, or the lease).
-    const waited = checkoutWaitMs(client);
     if (waited !== undefined) db.client = { connection: { wait_ms: Math.round(waited * 1000) / 1000 } };
+    const action = running ? 'db.query.running' : error ? 'db.query.error' : 'db.query.slow';
     const record: Record<string, unknown> = {
-      event: dbEvent(error ? 'db.query.error' : 'db.query.slow', error ? 'failure' : 'success', durationMs),
+      event: dbEvent(action, running ? undefined : error ? 'failure' : 'success', durationMs),
       db,
       server: { address: client.host, port: client.port },
     };
@@ -160,7 +179,9 @@ export function createQueryRecorder(
       record.span = { id: spanContext.spanId };
     }
     const ms = durationMs.toFixed(1);
-    if (error) {
+    if (running) {
+      logger.warn(record, `query still running after ${ms} ms: ${query.text}`);
+    } else if (error) {
       const err = error as Error;
       // With parameters off, the values PostgreSQL quotes in its message are masked (they are the app's data).
       const message = logParams ? err.message : maskErrorValues(String(err.message));
@@ -187,7 +208,26 @@ export function createQueryRecorder(
   }
 
   return {
-    end(client, text, values, durationMs, error, span, scope) {
+    running(entry, elapsedMs, forensics) {
+      const own = entry.span?.spanContext();
+      const spanContext = own && isSpanContextValid(own) ? own : undefined;
+      const query = normalize(entry.text);
+      inLogScope(entry.scope, () =>
+        writeRecord(
+          entry.client,
+          query,
+          entry.values,
+          elapsedMs,
+          undefined,
+          undefined,
+          spanContext,
+          checkoutWaitMs(entry.client),
+          forensics,
+          true,
+        ),
+      );
+    },
+    end(client, text, values, durationMs, error, span, scope, inFlight) {
       const failed = error !== undefined && error !== null;
       const slow = durationMs >= slowQueryMs;
       const recording = span?.isRecording() === true;
@@ -201,7 +241,12 @@ export function createQueryRecorder(
       // The query's own span, recording or not (a propagation-only or unsampled span still has ids).
       const own = span?.spanContext();
       const spanContext = own && isSpanContextValid(own) ? own : trace.getActiveSpan()?.spanContext();
-      if (span) finishSpan(span, slow, sqlState, error);
+      // A slow or failed query's server-side facts (forensics.ts): its record waits for them; its span ends
+      // now, with the sample when it is in (a span ended later could miss the exporter's last flush).
+      const pending = failed || slow ? fieldsFor(inFlight, query, failed) : undefined;
+      if (span) finishSpan(span, slow, sqlState, error, undefined, inFlight?.sampled);
+      // How long this query's connection took to get from its pool (pool.query's own checkout, or the lease).
+      const waited = failed || slow ? checkoutWaitMs(client) : undefined;
       if (instruments.duration) recordMetric(client, query, durationMs / 1000, sqlState, error);
       if (slow) {
         instruments.slowQueries?.add(1, {
@@ -209,8 +254,32 @@ export function createQueryRecorder(
           'db.operation.name': query.operation,
         });
       }
-      if (failed || slow)
-        inLogScope(scope, () => writeRecord(client, query, values, durationMs, sqlState, error, spanContext));
+      if (pending !== undefined)
+        holdRecord(
+          pending.then((forensics) => {
+            try {
+              inLogScope(scope, () =>
+                writeRecord(
+                  client,
+                  query,
+                  values,
+                  durationMs,
+                  sqlState,
+                  error,
+                  spanContext,
+                  waited,
+                  forensics,
+                ),
+              );
+            } catch {
+              // never in the app's way
+            }
+          }),
+        );
+      else if (failed || slow)
+        inLogScope(scope, () =>
+          writeRecord(client, query, values, durationMs, sqlState, error, spanContext, waited),
+        );
     },
   };
 }

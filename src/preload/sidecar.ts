@@ -12,6 +12,7 @@ import { setPgsightLogger } from '../ecs/pgsight-logger.js';
 import { setTallySettings } from '../ecs/query-tally.js';
 import { createQueryNormalizer } from '../pg/query-cache.js';
 import { setWatchdogThresholds } from '../transaction/watchdog.js';
+import { recordsWritten, setForensicsSettings } from './forensics.js';
 import { installHttpHooks } from './http-propagation.js';
 import { createManualTracker } from './manual-transactions.js';
 import { EXPORT_TIMEOUT_MS, setupOpenTelemetry } from './otel-setup.js';
@@ -43,6 +44,8 @@ export interface Sidecar {
 
 /** How long a signal or exit waits for telemetry to flush before letting the process go. */
 const FLUSH_TIMEOUT_MS = EXPORT_TIMEOUT_MS + 500;
+/** How long a flush waits for slow-query records still waiting for their plan or sample. */
+const RECORDS_WAIT_MS = 1000;
 /** An exit flush this long ran into the export timeout: an exporter did not answer (said once on stderr). */
 const SLOW_EXIT_MS = EXPORT_TIMEOUT_MS * 0.9;
 
@@ -104,6 +107,7 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
     wanted: options.metricReaders ? options.metricReaders.length > 0 : config.exporters.metrics,
     duration: undefined,
     slowQueries: undefined,
+    forensicsSkipped: undefined,
     waitTime: undefined,
     useTime: undefined,
   };
@@ -120,6 +124,17 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
   setWatchdogThresholds({ warnMs: config.txWarnMs, idleMs: config.txIdleMs, origin: config.txOrigin });
   setTallySettings({ min: config.nPlusOneMin, ignore: config.nPlusOneIgnore, normalize });
   setPoolWatchSettings(config.poolWaitMs, instruments);
+  const recorder = state.recorder;
+  setForensicsSettings({
+    slowMs: config.slowQueryMs,
+    perSecond: config.forensicsPerSecond,
+    plans: { intervalMs: config.explainIntervalMs, exclude: config.explainExclude },
+    normalize,
+    get skipped() {
+      return instruments.forensicsSkipped;
+    },
+    onRunning: (entry, elapsedMs, fields) => recorder.running(entry, elapsedMs, fields),
+  });
   // Nothing consumes telemetry: HTTP needs context propagation only (http-propagation.ts says why).
   const propagationOnly =
     !config.otelDisabled &&
@@ -144,7 +159,14 @@ async function start(options: SidecarOptions): Promise<Sidecar> {
     config,
     logger,
     // pgsight's own records too: pino flushes its transports at exit, but not when a signal ends the process.
-    flush: () => withTimeout(Promise.all([otel.forceFlush(), flushLogger(logger)]), FLUSH_TIMEOUT_MS),
+    // Records waiting for their forensics first (each bounded by a statement timeout; here by a second).
+    flush: () =>
+      withTimeout(
+        withTimeout(recordsWritten(), RECORDS_WAIT_MS).then(() =>
+          Promise.all([otel.forceFlush(), flushLogger(logger)]),
+        ),
+        FLUSH_TIMEOUT_MS + RECORDS_WAIT_MS,
+      ),
     shutdown: () => withTimeout(otel.shutdown(), FLUSH_TIMEOUT_MS),
   };
   installExitHooks(sidecar);

@@ -151,8 +151,21 @@ export interface WatchedSubject {
   watchdogFields(): Record<string, unknown>;
 }
 
+/**
+ * Where the open transaction on server backend `pid` was opened, when this process opened it and watches it
+ * (`transaction()`, or a hand-written BEGIN under the preload): the code location forensics names for a
+ * blocker. A walk over the open transactions, made only when a blocked query is sampled.
+ */
+export function originOfBackend(pid: number): Origin | undefined {
+  for (let watchdog: Watchdog | undefined = head; watchdog !== undefined; watchdog = watchdog.next)
+    if (watchdog.backendPid === pid) return watchdog.openedFrom;
+  return undefined;
+}
+
 /** What the sweep reads of a pg client: pg's JS client clears `readyForQuery` while a query is out. */
 interface WatchedClient {
+  /** The server backend's pid (pg's BackendKeyData). */
+  processID?: number;
   readyForQuery?: unknown;
   connection?: { stream?: { bytesWritten?: number } };
 }
@@ -200,6 +213,16 @@ export class Watchdog {
     if (head !== undefined) head.prev = this;
     head = this;
     sweeper ??= setInterval(sweep, sweepPeriodMs(watchdogSettings())).unref();
+  }
+
+  /** @internal the server backend the transaction runs on */
+  get backendPid(): number | undefined {
+    return this.client.processID;
+  }
+
+  /** @internal where the transaction was opened */
+  get openedFrom(): Origin {
+    return this.origin;
   }
 
   /** queryEnded, bound once (on first use): for wrappers of clients that are not observable. */
