@@ -4,7 +4,8 @@
 //   (b)/(a) <= 1.10   pgsight preloaded, traces not sampled, vs bare pg
 //   (c)/(d) <= 1.00   pgsight, traces sampled, vs stock sdk-node + instrumentation-pg, sampled
 //   (e)/(a) <= 1.10   as (b), with every query counted for N+1 in a request scope (issue #22)
-// Then bench/pg-parts.mjs: the CPU that N+1 counting and pool checkout timing add, each measured apart.
+// Then bench/pg-parts.mjs: the CPU that N+1 counting, pool checkout timing and forensics' in-flight list add
+// per query, each measured apart, and what a forensics sample and a plan cost.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -100,4 +101,14 @@ console.log(
 );
 console.log(
   `  pool checkout timing, per checkout:             ${part.checkoutUs.toFixed(3)} µs, ${share(part.checkoutUs)} (pg-pool's own checkout: ${part.plainCheckoutUs.toFixed(2)} µs)`,
+);
+console.log(
+  `  forensics' in-flight list, per query:           ${part.inFlightUs.toFixed(3)} µs, ${share(part.inFlightUs)}`,
+);
+console.log('\nforensics, per slow query (medians; wall time includes the server)');
+console.log(
+  `  a sample (pg_stat_activity + pg_blocking_pids): ${part.sample.cpuUs.toFixed(0)} µs CPU, ${part.sample.wallMs.toFixed(2)} ms wall`,
+);
+console.log(
+  `  a plan (generic EXPLAIN, read-only transaction):  ${part.plan.cpuUs.toFixed(0)} µs CPU, ${part.plan.wallMs.toFixed(2)} ms wall`,
 );

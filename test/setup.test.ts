@@ -349,7 +349,7 @@ describe('pgsight setup errors', () => {
     kibana.failIds.set('pgsight-queries-top-fingerprints', 'unsupported_type');
     const run = await setup(...both(es, kibana));
     expect(failure(run)).toEqual({ code: 6, error: 'PGSIGHT_ERR_SETUP_IMPORT' });
-    expect(run.stderr).toMatch(/imported 7 of 8 objects of pgsight-postgresql-queries\.ndjson/);
+    expect(run.stderr).toMatch(/imported 9 of 10 objects of pgsight-postgresql-queries\.ndjson/);
     expect(run.stderr).toContain('lens pgsight-queries-top-fingerprints (unsupported_type)');
   });
 

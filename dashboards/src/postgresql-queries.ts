@@ -7,6 +7,8 @@ import { col, dashboardFile, type Panel, search, table, xy } from './kibana.ts';
 
 const QUERIES = 'event.action : ("db.query.slow" or "db.query.error")';
 const SLOW = 'event.action : "db.query.slow"';
+/** Records whose sample found blockers (a query may be recorded running, then slow or failed). */
+const BLOCKED = 'event.action : ("db.query.slow" or "db.query.error") and db.query.blocked_by.pid : *';
 
 const panels: Panel[] = [
   {
@@ -112,6 +114,45 @@ const panels: Panel[] = [
   {
     x: 0,
     y: 39,
+    w: 24,
+    h: 15,
+    object: table({
+      id: 'pgsight-queries-blocked',
+      title: 'Blocked queries: top blockers',
+      description:
+        'Slow and failed queries that waited on another backend (db.query.blocked_by, sampled while they ran): the blocking statement by fingerprint, where its transaction was opened (when this service opened it), how often and how long.',
+      query: BLOCKED,
+      columns: {
+        fingerprint: col.terms('db.query.blocked_by.query.fingerprint', 'Blocker fingerprint', 'blocked', 10),
+        statement: col.terms('db.query.blocked_by.query.text.keyword', 'Blocker statement', 'blocked', 1),
+        origin: col.terms('db.query.blocked_by.origin.file', 'Opened in', 'blocked', 1),
+        blocked: col.count('Queries blocked'),
+        wait: col.metric('max', 'event.duration', 'Longest blocked query'),
+      },
+    }),
+  },
+  {
+    x: 24,
+    y: 39,
+    w: 24,
+    h: 15,
+    object: table({
+      id: 'pgsight-queries-seq-scans',
+      title: 'Sequential scans in slow plans',
+      description:
+        'Relations read by a sequential scan in the plans of slow statements (db.query.plan, one generic plan per fingerprint and PGSIGHT_EXPLAIN_INTERVAL_MS), by relation and statement.',
+      query: `${SLOW} and db.query.plan.seq_scans : *`,
+      columns: {
+        relation: col.terms('db.query.plan.seq_scans', 'Relation', 'plans', 10),
+        statement: col.terms('db.query.text.keyword', 'Statement', 'plans', 3),
+        plans: col.count('Plans'),
+        cost: col.metric('max', 'db.query.plan.total_cost', 'Max total cost'),
+      },
+    }),
+  },
+  {
+    x: 0,
+    y: 54,
     w: 48,
     h: 15,
     object: search({
@@ -119,7 +160,14 @@ const panels: Panel[] = [
       title: 'Slow queries',
       description: 'Each slow query: its normalized text, duration, service and trace.',
       query: SLOW,
-      columns: ['db.query.text', 'event.duration', 'service.name', 'trace.id'],
+      columns: [
+        'db.query.text',
+        'event.duration',
+        'db.query.wait.type',
+        'db.query.plan.node_type',
+        'service.name',
+        'trace.id',
+      ],
     }),
   },
 ];
@@ -128,6 +176,7 @@ export const postgresqlQueries = dashboardFile({
   file: 'pgsight-postgresql-queries.ndjson',
   id: 'pgsight-postgresql-queries',
   title: '[pgsight] PostgreSQL queries',
-  description: 'Slow and failed queries by fingerprint, operation and duration.',
+  description:
+    'Slow and failed queries by fingerprint, operation and duration; what blocked them and the sequential scans in their plans.',
   panels,
 });

@@ -18,7 +18,7 @@ import { type Origin, originFields } from '../ecs/origin.js';
 import type { NormalizedQuery } from '../pg/normalize.js';
 import { originOfBackend } from '../transaction/watchdog.js';
 import { claimPlan, explain, type PlanSettings, type QueryPlan } from './explain.js';
-import { type SideConnection, sideConnectionFor } from './side-connection.js';
+import { sideConnectionFor } from './side-connection.js';
 
 export interface ForensicsSettings {
   slowMs: number;
@@ -161,7 +161,7 @@ async function sample(s: ForensicsSettings, entry: InFlight, now: number): Promi
   const side = typeof pid === 'number' ? await sideConnectionFor(entry.client) : undefined;
   if (side === undefined || typeof pid !== 'number') return skipped(s, 'connection');
   try {
-    const [row] = await side.exclusive(() => side.query(sampleSql(side), [pid], true));
+    const [row] = await side.exclusive(() => side.query(sampleStatement(side.serverVersion), [pid], true));
     if (row === undefined) return { server_pid: pid };
     return { server_pid: pid, ...sampleFields(s, row) };
   } catch {
@@ -169,8 +169,9 @@ async function sample(s: ForensicsSettings, entry: InFlight, now: number): Promi
   }
 }
 
-const sampleSql = (side: SideConnection) => `
-SELECT a.state, a.wait_event_type, a.wait_event${side.serverVersion >= 140000 ? ', a.query_id::text AS query_id' : ''},
+/** The one statement of a sample: the backend `$1`'s activity and its blockers'. */
+export const sampleStatement = (serverVersion: number) => `
+SELECT a.state, a.wait_event_type, a.wait_event${serverVersion >= 140000 ? ', a.query_id::text AS query_id' : ''},
   (SELECT coalesce(json_agg(json_build_object(
       'pid', b.pid, 'state', s.state, 'query', s.query, 'application_name', s.application_name,
       'xact_ms', extract(epoch FROM clock_timestamp() - s.xact_start) * 1000) ORDER BY b.pid), '[]'::json)
