@@ -57,9 +57,14 @@ const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
 console.log(`pg benchmark: ${queries} queries per run, ${rounds} rounds, node ${process.version}`);
 const results = {};
+const perRound = {};
 for (const workload of ['sequential', 'pool']) {
   const samples = Object.fromEntries(variants.map((v) => [v.id, []]));
-  for (let r = 0; r < rounds; r++) for (const v of variants) samples[v.id].push(run(v, workload));
+  // Each round runs every variant once, in alternating order (forward, then backward), so a drift of the
+  // machine's speed during a round weighs on both sides of a ratio alike.
+  for (let r = 0; r < rounds; r++)
+    for (const v of r % 2 === 0 ? variants : [...variants].reverse()) samples[v.id].push(run(v, workload));
+  perRound[workload] = samples;
   results[workload] = Object.fromEntries(variants.map((v) => [v.id, median(samples[v.id])]));
 }
 
@@ -71,8 +76,9 @@ for (const v of variants) {
     `(${v.id}) ${v.label.padEnd(32)}${fmt(results.sequential[v.id])}    ${fmt(results.pool[v.id])}`,
   );
 }
-const ratio = (w, x, y) => results[w][x] / results[w][y];
-console.log('\nratio            sequential   pool x8   target');
+// A ratio is the median of the rounds' own ratios (both variants of a round ran minutes apart at most).
+const ratio = (w, x, y) => median(perRound[w][x].map((value, r) => value / perRound[w][y][r]));
+console.log('\nratio (median of per-round ratios)  sequential   pool x8   target');
 for (const [x, y, target] of [
   ['b', 'a', 1.1],
   ['e', 'a', 1.1],
@@ -87,9 +93,21 @@ for (const [x, y, target] of [
       ? '(reference)'
       : `<= ${target.toFixed(2)} ${s <= target && p <= target ? 'met' : 'NOT met'}`;
   console.log(
-    `(${x})/(${y})          ${s.toFixed(3).padStart(6)}      ${p.toFixed(3).padStart(6)}   ${verdict}`,
+    `(${x})/(${y})                             ${s.toFixed(3).padStart(6)}      ${p.toFixed(3).padStart(6)}   ${verdict}`,
   );
 }
+
+// The preload's wrappers against pg's own functions, in one process (bench/pg-inprocess.cjs).
+const inProcess = spawnSync(process.execPath, ['--import', 'pgsight/register', 'bench/pg-inprocess.cjs'], {
+  cwd: root,
+  env: { ...process.env, OTEL_TRACES_SAMPLER: 'always_off' },
+  encoding: 'utf8',
+});
+if (inProcess.status !== 0) throw new Error(`bench/pg-inprocess.cjs failed:\n${inProcess.stderr}`);
+const same = JSON.parse(inProcess.stdout.trim().split('\n').at(-1));
+console.log(
+  `\n(b)/(a), pool x8, in one process (pg's own functions and pgsight's wrappers in alternated blocks): ${same.ratio.toFixed(3)} (${same.bare.toFixed(1)} / ${same.pgsight.toFixed(1)} µs CPU per query)`,
+);
 
 const parts = spawnSync(process.execPath, ['bench/pg-parts.mjs'], { cwd: root, encoding: 'utf8' });
 if (parts.status !== 0) throw new Error(`bench/pg-parts.mjs failed:\n${parts.stderr}`);

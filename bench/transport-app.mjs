@@ -2,7 +2,11 @@
 //   pgsight   — pgsight/transport (redaction + ECS in the worker) to Elasticsearch
 //   baseline  — pino-elasticsearch, with @elastic/ecs-pino-format and pino's redact paths in the main thread
 //   devnull   — plain pino to /dev/null (the main-thread cost floor)
-// and prints { variant, lines, mainThreadUsPerCall, peakRssMb, workerHeapPeakMb }.
+// and prints { variant, lines, mainThreadUsPerCall, peakRssMb, workerHeapPeakMb, threads, deliveredPerSecond }.
+// With BENCH_SINK (bench/bulk-sink.mjs), the run ends when the sink has every line, and `threads` is the CPU
+// each kind of thread of this process spent meanwhile (µs, from /proc/self/task: the app thread, the
+// transport's worker threads, and the rest: V8's GC and compiler threads, libuv's).
+import { readdirSync, readFileSync } from 'node:fs';
 import { ecsFormat } from '@elastic/ecs-pino-format';
 import pino from 'pino';
 
@@ -30,6 +34,7 @@ if (variant === 'pgsight') {
           dataStream: 'logs-bench-pgsight',
           spoolDir: process.env.BENCH_SPOOL,
           flushBytes: 1048576,
+          flushIntervalMs: 200,
         },
       ],
       statusIntervalMs: 0,
@@ -39,7 +44,7 @@ if (variant === 'pgsight') {
 } else if (variant === 'baseline') {
   destination = pino.transport({
     target: 'pino-elasticsearch',
-    options: { node, index: 'bench-baseline', esVersion: 8, flushBytes: 1048576, flushInterval: 1000 },
+    options: { node, index: 'bench-baseline', esVersion: 8, flushBytes: 1048576, flushInterval: 200 },
   });
   options = { ...ecsFormat({ convertErr: true }), redact: { paths: redactPaths, censor: '[REDACTED]' } };
 } else {
@@ -74,8 +79,40 @@ const heapSample = worker
     }, 100)
   : undefined;
 
+const sink = process.env.BENCH_SINK;
+const delivered = async () => (await (await fetch(`${sink}/__count`)).json()).docs;
+const until = async (n) => {
+  while ((await delivered()) < n) await new Promise((resolve) => setTimeout(resolve, 20));
+};
+const TICK_US = 1e6 / 100; // /proc's clock ticks (USER_HZ)
+/** Node's and V8's own threads: GC and compiler workers, the platform's task runner, libuv's pool. */
+const RUNTIME_THREADS = /^(V8Worker|DelayedTaskSche|SignalInspector|libuv-worker|node)$/;
+function threadCpu() {
+  const out = { app: 0, worker: 0, rest: 0 };
+  for (const task of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const [utime, stime] = stat
+        .slice(stat.lastIndexOf(')') + 2)
+        .split(' ')
+        .slice(11, 13)
+        .map(Number);
+      // pino names a transport's worker thread after its target (`pgsight/transpo`, `pino-elasticsea`).
+      const kind = name === 'MainThread' ? 'app' : RUNTIME_THREADS.test(name) ? 'rest' : 'worker';
+      out[kind] += (utime + stime) * TICK_US;
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return out;
+}
+
 // Warm-up, then measure the main thread's own CPU for the logging calls only.
 for (let i = 0; i < 1000; i++) logger.info(record(i), 'order placed');
+if (sink) await until(1000);
+const threads0 = threadCpu();
+const deliveredFrom = performance.now();
 const t0 = process.threadCpuUsage();
 const wall0 = Date.now();
 for (let i = 0; i < lines; i++) {
@@ -85,6 +122,14 @@ for (let i = 0; i < lines; i++) {
 }
 const t = process.threadCpuUsage(t0);
 const logMs = Date.now() - wall0;
+let threads;
+let deliveredPerSecond;
+if (sink) {
+  await until(1000 + lines);
+  deliveredPerSecond = lines / ((performance.now() - deliveredFrom) / 1000);
+  const threads1 = threadCpu();
+  threads = Object.fromEntries(Object.keys(threads1).map((k) => [k, threads1[k] - threads0[k]]));
+}
 clearInterval(sample);
 if (heapSample) clearInterval(heapSample);
 console.log(
@@ -95,5 +140,7 @@ console.log(
     mainThreadUsPerCall: (t.user + t.system) / lines,
     peakRssMb: peakRss / 2 ** 20,
     workerHeapPeakMb: workerHeapPeak / 2 ** 20,
+    threads,
+    deliveredPerSecond,
   }),
 );

@@ -176,12 +176,13 @@ export class PgsightPgInstrumentation extends PgInstrumentation {
         watching,
       );
     };
-    Object.defineProperty(watching, POOL_WATCH, { value: true });
+    // `__original`, as shimmer marks its wrappers: what the wrapper calls (bench/pg-inprocess.cjs swaps it in).
+    Object.defineProperties(watching, { [POOL_WATCH]: { value: true }, __original: { value: original } });
     proto.connect = watching;
     const query = (proto as { query?: unknown }).query;
     if (typeof query === 'function' && !(query as unknown as Record<symbol, unknown>)[POOL_WATCH]) {
       const counted = wrapPoolQuery(query as never);
-      Object.defineProperty(counted, POOL_WATCH, { value: true });
+      Object.defineProperties(counted, { [POOL_WATCH]: { value: true }, __original: { value: query } });
       (proto as { query?: unknown }).query = counted;
     }
   }

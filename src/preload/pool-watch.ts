@@ -48,11 +48,20 @@ interface PoolState {
   releases: boolean;
 }
 
-const pools = new WeakMap<object, PoolState>();
 const namesTaken = new Map<string, number>();
-/** The checkout wait of each client's current lease (ms), for its slow-query records. */
-const leaseWaits = new WeakMap<object, number>();
-const leasedAt = new WeakMap<object, number>();
+/**
+ * A pool's state and a client's current lease are kept on the object itself, under symbols: a property
+ * read or write per checkout, where a WeakMap look-up costs several times more (bench/pg-inprocess.cjs).
+ */
+const POOL_STATE = Symbol('pgsight.poolState');
+const LEASE = Symbol('pgsight.lease');
+interface Lease {
+  /** The checkout's wait (ms), for the slow-query records of the lease; undefined once released. */
+  waited: number | undefined;
+  /** When the lease began (performance.now()). */
+  at: number;
+}
+type WithLease = { [LEASE]?: Lease };
 /** A pool.query's N+1 count, handed to the client.query it becomes (synchronously, through connect()). */
 let pendingCount: QueryCount | undefined;
 const handedCounts = new WeakMap<object, QueryCount>();
@@ -65,10 +74,11 @@ export function setPoolWatchSettings(waitMs: number, instruments: PoolInstrument
 }
 
 function stateOf(pool: object): PoolState {
-  let state = pools.get(pool);
+  const p = pool as { [POOL_STATE]?: PoolState };
+  let state = p[POOL_STATE];
   if (state === undefined) {
     state = { name: undefined, lastRecordAt: -Infinity, folded: 0, releases: false };
-    pools.set(pool, state);
+    Object.defineProperty(p, POOL_STATE, { value: state, writable: true, configurable: true });
   }
   return state;
 }
@@ -87,7 +97,7 @@ export function poolName(pool: object, client?: object): string | undefined {
 
 /** How long the client's current lease waited for it (ms), when it came from a watched pool. */
 export function checkoutWaitMs(client: object): number | undefined {
-  return leaseWaits.get(client);
+  return (client as WithLease)[LEASE]?.waited;
 }
 
 /** The N+1 count a pool.query handed to this client.query, if any (taken once). */
@@ -144,10 +154,21 @@ export function timedConnect(
   const start = performance.now();
   const done = (error: unknown, client: unknown) => {
     try {
-      const waited = performance.now() - start;
+      const now = performance.now();
+      const waited = now - start;
       if (client && typeof client === 'object') {
-        leaseWaits.set(client, waited);
-        leasedAt.set(client, performance.now());
+        const leased = client as WithLease;
+        const lease = leased[LEASE];
+        if (lease === undefined)
+          Object.defineProperty(leased, LEASE, {
+            value: { waited, at: now },
+            writable: true,
+            configurable: true,
+          });
+        else {
+          lease.waited = waited;
+          lease.at = now;
+        }
         if (handed) {
           if (!handedCounts.has(client)) handedOver++;
           handedCounts.set(client, handed);
@@ -186,15 +207,16 @@ export function watchReleases(pool: object): void {
   state.releases = true;
   p.on('release', (_error: unknown, client: unknown) => {
     if (!client || typeof client !== 'object') return;
-    const at = leasedAt.get(client);
-    leasedAt.delete(client);
-    leaseWaits.delete(client);
+    const lease = (client as WithLease)[LEASE];
+    if (lease === undefined || lease.waited === undefined) return;
+    lease.waited = undefined;
+    const useTime = settings.instruments.useTime;
+    if (useTime === undefined) return;
     const name = state.name;
-    if (at !== undefined)
-      settings.instruments.useTime?.record(
-        (performance.now() - at) / 1000,
-        name ? { 'db.client.connection.pool.name': name } : {},
-      );
+    useTime.record(
+      (performance.now() - lease.at) / 1000,
+      name ? { 'db.client.connection.pool.name': name } : {},
+    );
   });
 }
 

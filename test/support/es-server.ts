@@ -14,7 +14,7 @@ import {
   matchingTemplate,
   simulateIndex,
   unreferencedStreamsProblem,
-} from './es-builtins.js';
+} from './es-builtins.ts';
 
 /**
  * A stored document. Its JSON is kept as received and parsed again when `source` is first read: a benchmark
