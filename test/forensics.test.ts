@@ -78,9 +78,10 @@ describe('wait and blockers, sampled while the query runs', () => {
 
 /**
  * Lock `table` from `sessions` transactions of the test's own (another process), with `statement` (row 1 for
- * update by default); released after `ms`.
+ * update by default); released `ms` after `waiters` backends wait on a lock with a statement on `table` (so
+ * a slow start of the app under test, Node 22's off-thread loader under load, cannot let it miss the lock).
  */
-async function holdElsewhere(table: string, sessions: number, ms: number, statement?: string) {
+async function holdElsewhere(table: string, sessions: number, ms: number, statement?: string, waiters = 1) {
   const clients = await Promise.all(
     Array.from({ length: sessions }, async (_, i) => {
       const c = new pg.Client({ connectionString: databaseUrl, application_name: `holder-${i + 1}` });
@@ -91,15 +92,24 @@ async function holdElsewhere(table: string, sessions: number, ms: number, statem
     }),
   );
   const pids = clients.map((c) => (c as unknown as { processID: number }).processID);
-  const released = new Promise<void>((resolve) =>
-    setTimeout(async () => {
+  const released = (async () => {
+    try {
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+        const { rows } = await admin.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+          [`UPDATE ${table} %`],
+        );
+        if (rows[0].n >= waiters) break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    } finally {
       for (const c of clients) {
         await c.query('COMMIT');
         await c.end();
       }
-      resolve();
-    }, ms),
-  );
+    }
+  })();
   return { pids, released };
 }
 
@@ -150,7 +160,7 @@ describe('blockers in other processes', () => {
 
   it('PGSIGHT_FORENSICS_PER_S caps the samples; the records it skipped say so', async () => {
     await accounts('fx_rate');
-    const { released } = await holdElsewhere('fx_rate', 1, 700);
+    const { released } = await holdElsewhere('fx_rate', 1, 700, undefined, 3);
     const run = await runNode(fixture('forensics-app.mjs'), {
       env: { ...SLOW, WAITERS: '3', PGSIGHT_FORENSICS_PER_S: '1' },
       scriptArgs: ['wait-only', 'fx_rate'],
