@@ -33,32 +33,38 @@ const use = (fns) => {
 
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 
-async function block(pool) {
+const sequential = process.env.BENCH_WORKLOAD === 'sequential';
+
+async function block(db) {
   let next = 0;
   const worker = async () => {
     while (next < PER_BLOCK) {
       const i = next++;
-      await pool.query(TEXT, [i, 'x']);
+      await db.query(TEXT, [i, 'x']);
     }
   };
   const cpu0 = process.cpuUsage();
-  await Promise.all(Array.from({ length: 8 }, worker));
+  await Promise.all(Array.from({ length: sequential ? 1 : 8 }, worker));
   const cpu = process.cpuUsage(cpu0);
   return (cpu.user + cpu.system) / PER_BLOCK;
 }
 
 (async () => {
   const pool = new pg.Pool({ connectionString: url, max: 8 });
-  await block(pool); // warm-up, connections opened through the wrappers
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const db = sequential ? client : pool;
+  await block(db); // warm-up, connections opened through the wrappers
   const bare = [];
   const pgsight = [];
   for (let b = 0; b < BLOCKS; b++) {
     for (const side of b % 2 === 0 ? ['bare', 'pgsight'] : ['pgsight', 'bare']) {
       use(side === 'bare' ? original : wrapped);
-      (side === 'bare' ? bare : pgsight).push(await block(pool));
+      (side === 'bare' ? bare : pgsight).push(await block(db));
     }
   }
   use(wrapped);
+  await client.end();
   await pool.end();
   const ratios = pgsight.map((x, i) => x / bare[i]);
   process.stdout.write(

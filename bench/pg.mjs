@@ -98,15 +98,18 @@ for (const [x, y, target] of [
 }
 
 // The preload's wrappers against pg's own functions, in one process (bench/pg-inprocess.cjs).
-const inProcess = spawnSync(process.execPath, ['--import', 'pgsight/register', 'bench/pg-inprocess.cjs'], {
-  cwd: root,
-  env: { ...process.env, OTEL_TRACES_SAMPLER: 'always_off' },
-  encoding: 'utf8',
-});
-if (inProcess.status !== 0) throw new Error(`bench/pg-inprocess.cjs failed:\n${inProcess.stderr}`);
-const same = JSON.parse(inProcess.stdout.trim().split('\n').at(-1));
+const inProcess = (workload) => {
+  const child = spawnSync(process.execPath, ['--import', 'pgsight/register', 'bench/pg-inprocess.cjs'], {
+    cwd: root,
+    env: { ...process.env, OTEL_TRACES_SAMPLER: 'always_off', BENCH_WORKLOAD: workload },
+    encoding: 'utf8',
+  });
+  if (child.status !== 0) throw new Error(`bench/pg-inprocess.cjs failed:\n${child.stderr}`);
+  return JSON.parse(child.stdout.trim().split('\n').at(-1));
+};
+const [seq, pooled] = [inProcess('sequential'), inProcess('pool')];
 console.log(
-  `\n(b)/(a), pool x8, in one process (pg's own functions and pgsight's wrappers in alternated blocks): ${same.ratio.toFixed(3)} (${same.bare.toFixed(1)} / ${same.pgsight.toFixed(1)} µs CPU per query)`,
+  `(b)/(a) in one process (pg's own functions and pgsight's wrappers in alternated blocks): sequential ${seq.ratio.toFixed(3)} (${seq.bare.toFixed(1)} / ${seq.pgsight.toFixed(1)} µs), pool x8 ${pooled.ratio.toFixed(3)} (${pooled.bare.toFixed(1)} / ${pooled.pgsight.toFixed(1)} µs); target <= 1.10 ${seq.ratio <= 1.1 && pooled.ratio <= 1.1 ? 'met' : 'NOT met'}`,
 );
 
 const parts = spawnSync(process.execPath, ['bench/pg-parts.mjs'], { cwd: root, encoding: 'utf8' });
