@@ -96,6 +96,8 @@ function keyOf(params: NonNullable<PgClientLike['connectionParameters']>): strin
  */
 export function sideConnectionFor(client: object): Promise<SideConnection | undefined> {
   const params = (client as PgClientLike).connectionParameters;
+  // pg's JavaScript client only: a native (libpq) client has no socket pgsight could unref, and no pid.
+  if ((client as { connection?: unknown }).connection === undefined) return Promise.resolve(undefined);
   const pgClass = params && pgClassOf(client);
   if (!params || !pgClass) return Promise.resolve(undefined);
   const key = keyOf(params);
