@@ -123,7 +123,6 @@ export function createQueryRecorder(
     slow: boolean,
     sqlState: string | undefined,
     error: unknown,
-    endTime?: number,
     forensics?: Record<string, unknown> | undefined,
   ) {
     if (span.isRecording()) {
@@ -137,7 +136,7 @@ export function createQueryRecorder(
         span.setStatus({ code: SpanStatusCode.ERROR, message: `PostgreSQL error ${type}` });
       }
     }
-    span.end(endTime);
+    span.end();
   }
 
   function writeRecord(
@@ -244,7 +243,7 @@ export function createQueryRecorder(
       // A slow or failed query's server-side facts (forensics.ts): its record waits for them; its span ends
       // now, with the sample when it is in (a span ended later could miss the exporter's last flush).
       const pending = failed || slow ? fieldsFor(inFlight, query, failed) : undefined;
-      if (span) finishSpan(span, slow, sqlState, error, undefined, inFlight?.sampled);
+      if (span) finishSpan(span, slow, sqlState, error, inFlight?.sampled);
       // How long this query's connection took to get from its pool (pool.query's own checkout, or the lease).
       const waited = failed || slow ? checkoutWaitMs(client) : undefined;
       if (instruments.duration) recordMetric(client, query, durationMs / 1000, sqlState, error);
