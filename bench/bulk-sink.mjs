@@ -3,8 +3,8 @@
 // lines of each `_bulk` body without parsing them and answers as Elasticsearch answers a bulk request whose
 // every item was stored (https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-bulk.html):
 // `{"took","errors":false,"items":[{"<op>":{"status":201,"result":"created"}}...]}`, one item per action,
-// the op (`index` / `create`) as the first action line names it; `filter_path=errors` gets `{"errors":false}`,
-// as Elasticsearch filters the response. `x-elastic-product: Elasticsearch` on every answer (the official
+// the op (`index` / `create`) as the first action line names it; a `filter_path` that keeps no field of a
+// stored item (`errors,items.*.failure_store`) gets `{"errors":false}`, as Elasticsearch filters the response. `x-elastic-product: Elasticsearch` on every answer (the official
 // client checks it). `GET /` answers as a cluster's root does.
 //   GET /__count  → { docs }       POST /__reset → docs = 0
 // Prints `{"port":N}` once listening.
@@ -48,7 +48,9 @@ const server = createServer((req, res) => {
     const count = Math.floor(lines / 2);
     docs += count;
     res.writeHead(200, headers);
-    if (url.searchParams.get('filter_path') === 'errors') return res.end('{"errors":false}');
+    // A filter without item statuses empties every stored item: Elasticsearch leaves them out.
+    const filter = url.searchParams.get('filter_path');
+    if (filter && !filter.includes('items.*.status')) return res.end('{"errors":false}');
     const item = `{"${op}":{"_index":"bench","status":201,"result":"created"}}`;
     res.end(`{"took":1,"errors":false,"items":[${Array.from({ length: count }, () => item).join(',')}]}`);
   });

@@ -43,7 +43,7 @@ const LATEST_MS = Date.UTC(2100, 0, 1);
  * `@timestamp` from a record's time: pino's epoch milliseconds, also its `unixTime` (seconds) and epoch
  * micro- or nanoseconds by their magnitude, or an ISO string; undefined when no valid date can be made.
  */
-function timestampOf(time: unknown): string | undefined {
+export function timestampOf(time: unknown): string | undefined {
   if (typeof time === 'string') {
     const ms = Date.parse(time);
     // Elasticsearch's default date format holds years 0000-9999.
@@ -60,7 +60,7 @@ function timestampOf(time: unknown): string | undefined {
 }
 
 /** ECS field sets whose top-level key is an object. A non-object user value there moves to `pino.<key>`. */
-const ECS_OBJECTS = new Set([
+export const ECS_OBJECTS: ReadonlySet<string> = new Set([
   'agent',
   'client',
   'cloud',
@@ -157,7 +157,7 @@ function errorFields(err: unknown): Json | undefined {
 const handledCache = new WeakMap<PinoConfig, Set<string>>();
 
 /** Record keys the mapping consumes (and so does not copy), per pino configuration. */
-function handledKeys(pino: PinoConfig): Set<string> {
+export function handledKeys(pino: PinoConfig): Set<string> {
   let keys = handledCache.get(pino);
   if (!keys) {
     keys = new Set([
@@ -188,15 +188,20 @@ function handledKeys(pino: PinoConfig): Set<string> {
   return keys;
 }
 
-// Records logged in the same millisecond share their timestamp: format it once.
-let lastTime = Number.NaN;
-let lastIso = '';
+// Records logged in the same millisecond share their timestamp, and those of the same second its text up to
+// the milliseconds: `toISOString` runs once a second, not once a record.
+let lastSecond = Number.NaN;
+let secondPrefix = '';
 const isoOf = (time: number): string => {
-  if (time !== lastTime) {
-    lastIso = new Date(time).toISOString();
-    lastTime = time;
+  const second = Math.floor(time / 1000);
+  // Years 0 to 9999 only: others have a sign and six digits, and are written in full.
+  if (second !== lastSecond) {
+    if (time < 0 || time >= 253402300800000) return new Date(time).toISOString();
+    secondPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+    lastSecond = second;
   }
-  return lastIso;
+  const ms = time - second * 1000;
+  return `${secondPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
 };
 
 /** Map one parsed pino record to an ECS document. */

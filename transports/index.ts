@@ -12,9 +12,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isMainThread, workerData } from 'node:worker_threads';
-import build from 'pino-abstract-transport';
 import { processConfig } from '../src/config/env.js';
-import { defaultPinoConfig, type PinoConfig, toEcs, unparsedLine } from './ecs.js';
+import { createDocuments } from './document.js';
+import { defaultPinoConfig, type PinoConfig } from './ecs.js';
+import { LineReader, pinoConfig } from './line-reader.js';
 import { DATA_STREAM, type TransportOptions, validateTransportOptions } from './options.js';
 import type { ElasticsearchOutputOptions } from './outputs/elasticsearch/index.js';
 import { emptyStats, type Output, type OutputStats, writeStderr } from './outputs/output.js';
@@ -23,7 +24,6 @@ import { createRedactor } from './redact/index.js';
 
 export type { OutputOptions, TransportOptions } from './options.js';
 
-const UNPARSED = Symbol('pgsight.unparsed');
 /** Marks the stand-in transport of refused options: it reads and counts, and ships nothing. */
 const REFUSED = Symbol('pgsight.refused');
 
@@ -96,23 +96,6 @@ function failedOutput(name: string): Output {
   };
 }
 
-/** A record's text for the record that replaces it, whatever it holds (cycles, BigInt). */
-function safeText(record: Record<string | symbol, unknown>): string {
-  try {
-    const seen = new WeakSet<object>();
-    return JSON.stringify(record, (_key, value: unknown) => {
-      if (typeof value === 'bigint') return String(value);
-      if (value !== null && typeof value === 'object') {
-        if (seen.has(value)) return '[circular]';
-        seen.add(value);
-      }
-      return value;
-    });
-  } catch {
-    return '[a record that could not be read]';
-  }
-}
-
 export default async function pgsightTransport(options: TransportOptions = {}) {
   const refused = (options as { [REFUSED]?: boolean })[REFUSED] === true;
   try {
@@ -172,8 +155,6 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   const prefix = `${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
   let seq = 0;
   let received = 0;
-  let unparsed = 0;
-  let unmappable = 0;
   let pino: PinoConfig = defaultPinoConfig;
 
   const statusIntervalMs = options.statusIntervalMs ?? 60_000;
@@ -182,7 +163,7 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
     statusIntervalMs > 0
       ? setInterval(() => {
           const line = summary(
-            totals({ received, unparsed, unmappable, repaired: counters.repaired }, outputs),
+            totals({ received, ...documents.counts, repaired: counters.repaired }, outputs),
             outputs,
           );
           if (line !== lastStatus) writeStderr(line);
@@ -196,104 +177,62 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
       ?.pinoWillSendConfig,
   );
 
-  /**
-   * parse (done by the stream) → redact → ECS → id → JSON. Never throws: a record always ships. Redacting the
-   * record before the mapping scans only what the app logged: every value of the ECS document comes from it,
-   * except the fields the mapping writes itself (timestamp, level, service, ids), which need no scan.
-   */
   const counters = { repaired: 0 };
   const ecs = { service, dataset, counters };
-  const serialize = (record: Record<string | symbol, unknown>, id: string): string => {
-    try {
-      let doc: Record<string, unknown>;
-      if (record[UNPARSED] !== undefined) {
-        unparsed++;
-        doc = redact(unparsedLine(String(record[UNPARSED]), ecs));
-      } else doc = toEcs(redact(record as Record<string, unknown>), pino, ecs);
-      // event.id: the document's id everywhere (Elasticsearch _id, the Logstash dedup key, files).
-      (doc.event as Record<string, unknown>).id = id;
-      return JSON.stringify(doc);
-    } catch (error) {
-      // No exception may end the stream: the record becomes one that says so, with its text, redacted.
-      unmappable++;
-      const doc = redact(unparsedLine(safeText(record), ecs));
-      (doc.event as Record<string, unknown>).id = id;
-      doc.error = { type: 'PgsightTransportError', message: `could not map a record: ${String(error)}` };
-      return JSON.stringify(doc);
+  if (pinoWillSendConfig && options.expectPinoConfig !== false) {
+    const config = await pinoConfig();
+    if (config.levels && config.messageKey)
+      pino = { levels: config.levels, messageKey: config.messageKey, errorKey: config.errorKey ?? 'err' };
+  }
+  const documents = createDocuments(redact, pino, ecs);
+
+  // Backpressure: an output whose queue is full (Elasticsearch slower than the app logs) holds the chunk
+  // until it has room. Unread lines wait in pino's buffer on the app side; nothing is dropped.
+  const room = (): Promise<unknown> | undefined => {
+    const waits: Promise<unknown>[] = [];
+    for (const output of outputs) {
+      const wait = output.waitForRoom?.();
+      if (wait) waits.push(wait);
     }
+    return waits.length === 0 ? undefined : waits.length === 1 ? waits[0] : Promise.all(waits);
   };
 
-  const stream = await build(
-    async (source) => {
-      const src = source as unknown as Partial<PinoConfig>;
-      if (src.levels && src.messageKey)
-        pino = { levels: src.levels, messageKey: src.messageKey, errorKey: src.errorKey ?? 'err' };
-      // A synchronous 'data' handler rather than `for await`: no promise per line.
-      const lines = source as unknown as NodeJS.ReadableStream;
-      // Backpressure: an output whose queue is full (Elasticsearch slower than the app logs) pauses reading
-      // until it has room. Unread lines wait in pino's buffer on the app side; nothing is dropped.
-      let paused = false;
-      const resume = () => {
-        paused = false;
-        lines.resume();
-      };
-      await new Promise<void>((resolve) => {
-        lines.on('data', (record: Record<string | symbol, unknown>) => {
-          received++;
-          const id = `${prefix}-${(seq++).toString(36)}`;
-          const json = serialize(record, id);
-          for (const output of outputs) {
-            try {
-              output.write(id, json);
-            } catch {
-              output.stats.dropped++;
-            }
-            const room = paused ? undefined : output.waitForRoom?.();
-            if (room) {
-              paused = true;
-              lines.pause();
-              room.then(resume, resume);
-            }
-          }
-        });
-        lines.once('end', resolve);
-        lines.once('close', resolve);
-      });
-    },
-    {
-      expectPinoConfig: pinoWillSendConfig && options.expectPinoConfig !== false,
-      parseLine: (line: string) => {
+  const stream = new LineReader({
+    line(text) {
+      received++;
+      const id = `${prefix}-${(seq++).toString(36)}`;
+      const json = documents.of(text, id);
+      for (const output of outputs) {
         try {
-          const value = JSON.parse(line);
-          if (value !== null && typeof value === 'object') return value;
+          output.write(id, json);
         } catch {
-          // not JSON: kept below
+          output.stats.dropped++;
         }
-        return { [UNPARSED]: line };
-      },
-      async close() {
-        if (status) clearInterval(status);
-        await Promise.all(outputs.map((o) => o.close(closeTimeoutMs)));
-        const total = totals({ received, unparsed, unmappable, repaired: counters.repaired }, outputs);
-        const trouble =
-          total.retried +
-            total.spooled +
-            total.deadLettered +
-            total.dropped +
-            total.unmappable +
-            total.repaired >
-          0;
-        const mode = options.summary ?? 'on-trouble';
-        if (mode === 'always' || (mode === 'on-trouble' && trouble)) writeStderr(summary(total, outputs));
-      },
+      }
     },
-  );
+    room,
+    async close() {
+      if (status) clearInterval(status);
+      await Promise.all(outputs.map((o) => o.close(closeTimeoutMs)));
+      const total = totals({ received, ...documents.counts, repaired: counters.repaired }, outputs);
+      const trouble =
+        total.retried +
+          total.spooled +
+          total.deadLettered +
+          total.dropped +
+          total.unmappable +
+          total.repaired >
+        0;
+      const mode = options.summary ?? 'on-trouble';
+      if (mode === 'always' || (mode === 'on-trouble' && trouble)) writeStderr(summary(total, outputs));
+    },
+  });
   // logger.flush(cb) on the app side: thread-stream waits until the worker has read the bytes, then calls the
   // destination's flush. Without one here, the callback would run while records are still on their way to
   // the outputs, and a process that exits in it (pgsight's SIGTERM handler does) would lose them.
   Object.assign(stream, {
     flush(done: (error?: Error) => void) {
-      // setImmediate: lines already read are parsed and handed to the outputs before they are flushed.
+      // setImmediate: a chunk taken meanwhile is handed to the outputs before they are flushed.
       setImmediate(() => {
         Promise.all(outputs.map((o) => o.flush(closeTimeoutMs))).then(() => done(), done);
       });

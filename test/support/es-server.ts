@@ -15,6 +15,7 @@ import {
   simulateIndex,
   unreferencedStreamsProblem,
 } from './es-builtins.ts';
+import { filtered } from './es-filter-path.ts';
 
 /**
  * A stored document. Its JSON is kept as received and parsed again when `source` is first read: a benchmark
@@ -495,17 +496,14 @@ export class FakeElasticsearch {
         }
       }
       if (status >= 300) errors = true;
-      // filter_path=errors,items.*.status,items.*.error keeps only those, as Elasticsearch does.
-      const extra = { ...(error ? { error } : {}), ...(failureStore ? { failure_store: failureStore } : {}) };
-      const item = filterPath?.includes('items.*.status')
-        ? {
-            status,
-            ...(error && filterPath.includes('items.*.error') ? { error } : {}),
-            ...(failureStore && filterPath.includes('items.*.failure_store')
-              ? { failure_store: failureStore }
-              : {}),
-          }
-        : { _index: index, _id: id, status, result: status === 201 ? 'created' : undefined, ...extra };
+      const item = {
+        _index: index,
+        _id: id,
+        status,
+        result: status === 201 ? 'created' : undefined,
+        ...(error ? { error } : {}),
+        ...(failureStore ? { failure_store: failureStore } : {}),
+      };
       items.push({ [op]: item });
     }
     this.bulkSizes.push(items.length);
@@ -515,7 +513,8 @@ export class FakeElasticsearch {
       res.socket?.destroy();
       return;
     }
-    this.send(res, 200, filterPath ? { errors, items } : { took: 1, errors, items });
+    const response = { took: 1, errors, items };
+    this.send(res, 200, filterPath ? (filtered(response, filterPath) ?? {}) : response);
   }
 }
 

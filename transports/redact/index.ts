@@ -42,24 +42,46 @@ export interface Redactor {
   text(value: string): string;
   /** Values cut or dropped by the bounds so far. */
   readonly truncated: number;
+  /** The walk's decisions one value at a time, for a path that redacts a serialized line without parsing it. */
+  readonly decisions: RedactionDecisions;
+}
+
+/**
+ * What the walk decides, exposed so that the transport's one-pass path (transports/fast-document.ts) takes
+ * every decision from here and cannot miss what the walk catches.
+ */
+export interface RedactionDecisions {
+  readonly censor: string;
+  readonly maxDepth: number;
+  readonly maxKeys: number;
+  readonly maxKeyLength: number;
+  /** The walk replaces the whole value of `key` (`value`: the decoded string, the number, or any object). */
+  censors(key: string, value: unknown): boolean;
+  /** `text()` returns `s.slice(start, end)` unchanged, known without cutting it out (false: ask `text()`). */
+  clean(s: string, start: number, end: number): boolean;
+  /** What the walk makes of a number: itself, the censor (a card number), or its text (not finite). */
+  number(value: number): number | string;
+  /** A trace-context id the walk leaves unscanned (`depth`: of the object holding `key`). */
+  keepsId(depth: number, parentKey: string, key: string, value: string): boolean;
 }
 
 /**
  * Trace context ids are random hex: an all-digit one could pass for a card number. They are not scanned when
  * they have an id's exact shape (lower-case hex of the right length), and scanned like any string otherwise.
  */
-const ID_SHAPES: Record<string, RegExp> = {
-  'trace.id': /^[0-9a-f]{32}$/,
-  'span.id': /^[0-9a-f]{16}$/,
-  'transaction.id': /^[0-9a-f]{16}$/,
-  'parent.id': /^[0-9a-f]{16}$/,
-};
-const TOP_LEVEL_IDS: Record<string, RegExp> = {
-  trace_id: /^[0-9a-f]{32}$/,
-  traceId: /^[0-9a-f]{32}$/,
-  span_id: /^[0-9a-f]{16}$/,
-  spanId: /^[0-9a-f]{16}$/,
-};
+// Maps, not object literals: a logged key `constructor` must not find Object.prototype's.
+const ID_SHAPES = new Map([
+  ['trace', /^[0-9a-f]{32}$/],
+  ['span', /^[0-9a-f]{16}$/],
+  ['transaction', /^[0-9a-f]{16}$/],
+  ['parent', /^[0-9a-f]{16}$/],
+]);
+const TOP_LEVEL_IDS = new Map([
+  ['trace_id', /^[0-9a-f]{32}$/],
+  ['traceId', /^[0-9a-f]{32}$/],
+  ['span_id', /^[0-9a-f]{16}$/],
+  ['spanId', /^[0-9a-f]{16}$/],
+]);
 
 /**
  * The prefilter: which rules can match a string at all, found in one pass over its characters. Keywords are
@@ -95,24 +117,27 @@ class Prefilter {
     this.digitRule = rules.findIndex((r) => r.id === DIGIT_RULE_ID);
   }
 
-  /** Marks in `selected` the rules that can match `s`; false when none can. */
-  select(s: string, selected: Uint8Array): boolean {
+  /**
+   * Marks in `selected` the rules that can match `s.slice(start, end)`; false when none can. A range, so that
+   * the transport's one-pass path can ask about a string inside a serialized line without cutting it out.
+   */
+  select(s: string, selected: Uint8Array, start = 0, end = s.length): boolean {
     let any = false;
     // Digits in the current run of digits, spaces and dashes (how card numbers are written), and the most seen.
     let digits = 0;
     let mostDigits = 0;
-    let c = lowerAscii(s.charCodeAt(0));
-    for (let i = 0; i < s.length; i++) {
-      const d = i + 1 < s.length ? lowerAscii(s.charCodeAt(i + 1)) : 0;
+    let c = lowerAscii(s.charCodeAt(start));
+    for (let i = start; i < end; i++) {
+      const d = i + 1 < end ? lowerAscii(s.charCodeAt(i + 1)) : 0;
       if (c < 128) {
         if (c >= 48 && c <= 57) {
           if (++digits > mostDigits) mostDigits = digits;
         } else if (c !== 32 && c !== 45) digits = 0;
         const single = this.singles[c] as number;
-        if (single !== 0) any = this.mark(single, s, i, selected) || any;
+        if (single !== 0) any = this.mark(single, s, i, end, selected) || any;
         if (d < 128) {
           const pair = this.pairs[(c << 7) | d] as number;
-          if (pair !== 0) any = this.mark(pair, s, i, selected) || any;
+          if (pair !== 0) any = this.mark(pair, s, i, end, selected) || any;
         }
       }
       c = d;
@@ -124,10 +149,10 @@ class Prefilter {
     return any;
   }
 
-  private mark(bucket: number, s: string, at: number, selected: Uint8Array): boolean {
+  private mark(bucket: number, s: string, at: number, end: number, selected: Uint8Array): boolean {
     let any = false;
     for (const { keyword, rules } of this.buckets[bucket - 1] as { keyword: string; rules: number[] }[]) {
-      if (!startsWithFolded(s, keyword, at)) continue;
+      if (!startsWithFolded(s, keyword, at, end)) continue;
       for (const i of rules) selected[i] = 1;
       any = true;
     }
@@ -137,9 +162,9 @@ class Prefilter {
 
 const lowerAscii = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
 
-/** `s` has `keyword` (lower case) at `at`, in any case. */
-function startsWithFolded(s: string, keyword: string, at: number): boolean {
-  if (at + keyword.length > s.length) return false;
+/** `s` has `keyword` (lower case) at `at`, before `end`, in any case. */
+function startsWithFolded(s: string, keyword: string, at: number, end: number): boolean {
+  if (at + keyword.length > end) return false;
   for (let j = 2; j < keyword.length; j++)
     if (lowerAscii(s.charCodeAt(at + j)) !== keyword.charCodeAt(j)) return false;
   return true;
@@ -234,6 +259,9 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     return s;
   };
 
+  const number = (value: number) =>
+    cardLike(value) ? censor : Number.isFinite(value) ? value : String(value);
+
   const secretValue = (key: string, v: unknown) =>
     v !== null &&
     v !== undefined &&
@@ -245,8 +273,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   const walk = (value: unknown, depth: number, parentKey = ''): unknown => {
     if (typeof value === 'string') return text(value);
     // JSON has no Infinity: `1e400` would become null. Kept as what it is, a string.
-    if (typeof value === 'number')
-      return cardLike(value) ? censor : Number.isFinite(value) ? value : String(value);
+    if (typeof value === 'number') return number(value);
     if (value === null || typeof value !== 'object') return value;
     if (depth >= maxDepth) {
       truncated++;
@@ -298,13 +325,37 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     walk(record, 0) as Record<string, unknown>) as Redactor;
   redactor.text = text;
   Object.defineProperty(redactor, 'truncated', { get: () => truncated });
+  const decisions: RedactionDecisions = {
+    censor,
+    maxDepth,
+    maxKeys,
+    maxKeyLength,
+    censors: secretValue,
+    clean: (s, start, end) => {
+      if (userPatterns.length > 0 || end - start > maxStringLength) return false;
+      if (end - start < 8 || !prefilter.select(s, selected, start, end)) return true;
+      selected.fill(0);
+      return false;
+    },
+    number,
+    keepsId: isTraceId,
+  };
+  Object.defineProperty(redactor, 'decisions', { value: decisions });
   return redactor;
 }
 
 function isTraceId(depth: number, parentKey: string, key: string, value: string): boolean {
-  const shape = key === 'id' ? ID_SHAPES[`${parentKey}.id`] : depth === 0 ? TOP_LEVEL_IDS[key] : undefined;
+  const shape = key === 'id' ? ID_SHAPES.get(parentKey) : depth === 0 ? TOP_LEVEL_IDS.get(key) : undefined;
   return shape?.test(value) === true;
 }
 
 /** A number that is a card number (13-19 digits, Luhn-valid), as JSON carries one. */
-const cardLike = (v: number) => v >= 1e12 && Number.isSafeInteger(v) && isCardNumber(String(v));
+const cardLike = (v: number) => {
+  if (v < 1e12 || !Number.isSafeInteger(v)) return false;
+  // Issuer prefixes start with 2 to 6: most large numbers (epoch milliseconds start with 1) are told apart
+  // without their text.
+  let unit = 1e12;
+  while (v >= unit * 10) unit *= 10;
+  const lead = Math.floor(v / unit);
+  return lead >= 2 && lead <= 6 && isCardNumber(String(v));
+};

@@ -1,0 +1,123 @@
+/**
+ * The one-pass path's key names (transports/fast-document.ts): how the top level treats each, whether the
+ * redaction engine censors its value, and the tables that find a key met before without cutting it out of
+ * the line.
+ */
+import { ECS_OBJECTS, handledKeys, type PinoConfig } from './ecs.js';
+import type { RedactionDecisions } from './redact/index.js';
+
+// How the top level treats a key.
+export const REST = 0;
+export const REST_OBJECT = 1; // an ECS field set: its value must be an object
+export const FALLBACK = 2;
+export const TIME = 3;
+export const LEVEL = 4;
+export const MESSAGE = 5;
+export const PID = 6;
+export const HOSTNAME = 7;
+export const NAME = 8;
+export const TRACE_ID = 9;
+export const SPAN_ID = 10;
+export const DROPPED = 11;
+
+/** Written by the mapping itself: a record's own key of that name collides, and takes the general path. */
+const MAPPING_KEYS = [
+  'service',
+  'event',
+  'process',
+  'host',
+  'log',
+  'trace',
+  'span',
+  'error',
+  'http',
+  'url',
+  'user_agent',
+  'client',
+  'labels',
+  'data_stream',
+];
+const PINO_KEYS: [string, number][] = [
+  ['time', TIME],
+  ['level', LEVEL],
+  ['pid', PID],
+  ['hostname', HOSTNAME],
+  ['name', NAME],
+  ['trace_id', TRACE_ID],
+  ['span_id', SPAN_ID],
+  ['trace_flags', DROPPED],
+  ['v', DROPPED],
+];
+
+/** A key name met before, with how it is treated: its kind at the top level, and SECRET. */
+export interface KeyEntry {
+  readonly key: string;
+  readonly first: number;
+  readonly info: number;
+  /** The line this key was last met in at the top level. */
+  line: number;
+}
+/** A secret key's value is censored whole (the redaction engine's word, asked once per key name). */
+export const SECRET = 16;
+/** An entry made for one use (the tables are full): compared by its text. */
+export const UNCACHED = 32;
+/** `key` stands in `s` at `at` past its first character (the caller compared that, and the lengths agree). */
+export function sameAt(s: string, key: string, at: number): boolean {
+  for (let i = 1; i < key.length; i++) if (key.charCodeAt(i) !== s.charCodeAt(at + i)) return false;
+  return true;
+}
+
+/** A stand-in for a value the censor decision needs only the kind of (an object, an array). */
+export const CONTAINER = {};
+
+export interface KeyTable {
+  /** The entry of the key of `length` characters at `at` in `s`. */
+  entryOf(s: string, at: number, length: number): KeyEntry;
+  /** Which key the previous line had at each place (its n-th key, all depths counted). */
+  readonly guesses: (KeyEntry | undefined)[];
+}
+
+/** The key table of one transport; undefined when its pino settings are none the path models. */
+export function createKeyTable(decisions: RedactionDecisions, pino: PinoConfig): KeyTable | undefined {
+  const own = new Map(PINO_KEYS);
+  if (decisions.maxDepth < 2 || own.has(pino.messageKey) || own.has(pino.errorKey)) return undefined;
+  if (MAPPING_KEYS.includes(pino.messageKey) || pino.messageKey === pino.errorKey) return undefined;
+  const kinds = new Map<string, number>();
+  for (const key of [...handledKeys(pino), ...MAPPING_KEYS]) kinds.set(key, FALLBACK);
+  for (const [key, kind] of own) kinds.set(key, kind);
+  kinds.set(pino.messageKey, MESSAGE);
+  const infos = new Map<string, number>();
+  const keyInfo = (key: string): number => {
+    let value = infos.get(key);
+    if (value === undefined) {
+      const kind =
+        kinds.get(key) ?? (key.includes('.') ? FALLBACK : ECS_OBJECTS.has(key) ? REST_OBJECT : REST);
+      value = kind | (decisions.censors(key, CONTAINER) ? SECRET : 0);
+      if (infos.size < 10_000) infos.set(key, value);
+    }
+    return value;
+  };
+  // Key names by length, compared in place: no key is cut out of the line or hashed once it is known.
+  const byLength: KeyEntry[][] = Array.from({ length: 65 }, () => []);
+  const overflow = new Map<string, KeyEntry>();
+  const guesses: (KeyEntry | undefined)[] = [];
+  const entryOf = (s: string, at: number, length: number): KeyEntry => {
+    const first = s.charCodeAt(at);
+    const bucket = length <= 64 ? (byLength[length] as KeyEntry[]) : undefined;
+    if (bucket)
+      for (let i = 0; i < bucket.length; i++) {
+        const known = bucket[i] as KeyEntry;
+        if (known.first === first && sameAt(s, known.key, at)) return known;
+      }
+    const key = s.slice(at, at + length);
+    let made = overflow.get(key);
+    if (made === undefined) {
+      made = { key, first, info: keyInfo(key), line: 0 };
+      if (bucket && bucket.length < 16) bucket.push(made);
+      else if (overflow.size < 10_000) overflow.set(key, made);
+      else made = { key, first, info: made.info | UNCACHED, line: 0 };
+    }
+    return made;
+  };
+  return { entryOf, guesses };
+}
