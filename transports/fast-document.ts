@@ -61,7 +61,6 @@ import type { RedactionDecisions, Redactor } from './redact/index.js';
 export type FastPath = (line: string, id: string) => string | undefined;
 
 const NOT_CENSORED = -2;
-const CONTROL = /[\u0000-\u001f]/;
 
 // The document being written: module state, so that the scan allocates only the strings it has to.
 let d: RedactionDecisions;
@@ -371,10 +370,9 @@ export function createFastPath(redactor: Redactor, pino: PinoConfig, ecs: EcsOpt
 
   return (line: string, id: string): string | undefined => {
     // A raw control character makes the line no JSON; a lone surrogate is escaped by JSON.stringify.
-    if (line.charCodeAt(0) !== LBRACE || line.charCodeAt(1) === RBRACE || CONTROL.test(line))
-      return undefined;
+    if (line.charCodeAt(0) !== LBRACE || line.charCodeAt(1) === RBRACE) return undefined;
     if (!(line as unknown as { isWellFormed(): boolean }).isWellFormed()) return undefined;
-    begin(line);
+    if (!begin(line)) return undefined;
     d = decisions;
     text = redactor.text;
     censorJson = censor;

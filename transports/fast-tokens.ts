@@ -29,10 +29,17 @@ export let plain = false;
 /** ...whose value is this. */
 export let integer = 0;
 
-/** Read `line` from now on. */
-export function begin(line: string): void {
+/** A raw control character (the line is no JSON) or a backslash. */
+const CONTROL_OR_BACKSLASH = /[\u0000-\u001f\\]/;
+const CONTROL = /[\u0000-\u001f]/;
+
+/** Read `line` from now on; false when it holds a raw control character (no JSON). One search, most lines. */
+export function begin(line: string): boolean {
   s = line;
-  backslash = line.indexOf('\\');
+  backslash = line.search(CONTROL_OR_BACKSLASH);
+  if (backslash === -1) return true;
+  if (line.charCodeAt(backslash) !== 92 || CONTROL.test(line)) return false;
+  return true;
 }
 
 /** Past the closing quote of the string opening at `at`; -1 when unterminated. Sets `escaped`. */

@@ -38,9 +38,31 @@ export class LineReader extends Writable {
   }
 
   override _write(chunk: string | Buffer, _encoding: string, done: (error?: Error | null) => void): void {
-    this.data = this.partial + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
-    this.partial = '';
+    const data = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
     this.from = 0;
+    if (this.partial.length > 0) {
+      // The line the last chunk ended in: completed on its own, so that the chunk (megabytes) is never copied
+      // to be joined to it.
+      const nl = data.indexOf('\n');
+      if (nl === -1) {
+        this.partial += data;
+        done();
+        return;
+      }
+      this.emitLine(this.partial + data.slice(0, nl), 0, this.partial.length + nl);
+      this.partial = '';
+      this.from = nl + 1;
+      const wait = this.hooks.room();
+      if (wait) {
+        this.data = data;
+        wait.then(
+          () => this.read(done),
+          () => this.read(done),
+        );
+        return;
+      }
+    }
+    this.data = data;
     this.read(done);
   }
 

@@ -24,14 +24,11 @@ const DETAILED_FILTER = 'errors,items.*.status,items.*.error,items.*.failure_sto
 const DETAILED_MS = 60_000;
 /** The transport's own ids: nothing to escape in JSON, one byte per character. */
 const SAFE_ID = /^[0-9a-z-]+$/;
-const ACTION_TAIL = Buffer.from('"}}\n');
 
 export class BulkSender {
   private readonly actionHead: string;
   private readonly dataStreamFields: string;
-  private readonly actionHeadBytes: Buffer;
-  private readonly dataStreamBytes: Buffer;
-  private readonly perEntryBytes: number;
+  private readonly dataStreamLine: string;
   private detailedUntil = 0;
 
   constructor(
@@ -47,9 +44,7 @@ export class BulkSender {
     // and spooled documents wait without them).
     const [, dataset, namespace] = /^logs-(.+)-([^-]+)$/.exec(options.dataStream) ?? [];
     this.dataStreamFields = `,"data_stream":${JSON.stringify({ type: 'logs', dataset, namespace })}}`;
-    this.actionHeadBytes = Buffer.from(`${this.actionHead}"`);
-    this.dataStreamBytes = Buffer.from(this.dataStreamFields);
-    this.perEntryBytes = this.actionHeadBytes.length + ACTION_TAIL.length + this.dataStreamBytes.length + 8;
+    this.dataStreamLine = `${this.dataStreamFields}\n`;
   }
 
   private action(id: string): string {
@@ -64,32 +59,27 @@ export class BulkSender {
   }
 
   /**
-   * The `_bulk` body, written once into one Buffer: action line, document with `data_stream` in place of its
-   * closing brace, newline. (The client's own NDJSON serializer joins a string, measures it and copies it
-   * again; a Buffer body goes out as it is.) Sized for the worst case, 3 bytes per UTF-16 unit.
+   * The `_bulk` body, joined once: action line, document with `data_stream` in place of its closing brace,
+   * newline. (The client's own NDJSON serializer would concatenate the lines one by one, then measure and
+   * encode the result.) A string rather than a Buffer: a Buffer body kept the worker's heap from being
+   * collected while an outage's burst went to the spool (V8 let it grow to 3-4x its live size; measured in
+   * docs/benchmarks.md).
    */
-  body(entries: readonly SpoolEntry[]): Buffer {
-    let bound = 0;
-    for (const e of entries) bound += 3 * (e.json.length + e.id.length) + this.perEntryBytes;
-    const buffer = Buffer.allocUnsafe(bound);
-    let at = 0;
+  body(entries: readonly SpoolEntry[]): string {
+    const parts: string[] = new Array(entries.length * 3);
+    let i = 0;
     for (const e of entries) {
-      if (SAFE_ID.test(e.id)) {
-        at += this.actionHeadBytes.copy(buffer, at);
-        at += buffer.write(e.id, at, 'latin1');
-        at += ACTION_TAIL.copy(buffer, at);
-      } else at += buffer.write(`${this.action(e.id)}\n`, at);
-      // Every document is a JSON object: its last byte is its closing brace, overwritten here.
-      at += buffer.write(e.json, at) - 1;
-      at += this.dataStreamBytes.copy(buffer, at);
-      buffer[at++] = 10;
+      parts[i++] = SAFE_ID.test(e.id) ? `${this.actionHead}"${e.id}"}}\n` : `${this.action(e.id)}\n`;
+      // Every document is a JSON object: its closing brace is replaced by the data stream's fields.
+      parts[i++] = e.json.slice(0, -1);
+      parts[i++] = this.dataStreamLine;
     }
-    return buffer.subarray(0, at);
+    return parts.join('');
   }
 
-  private async send(body: Buffer, filterPath: string): Promise<BulkResponse> {
-    // A Buffer passes through the client's serializer untouched (elastic-transport: only objects and arrays
-    // are serialized).
+  private async send(body: string, filterPath: string): Promise<BulkResponse> {
+    // A string passes through the client's serializer untouched (elastic-transport serializes only objects
+    // and arrays).
     return (await this.client.bulk({
       operations: body as unknown as unknown[],
       filter_path: filterPath,
