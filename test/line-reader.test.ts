@@ -1,0 +1,64 @@
+// The transport's reader of thread-stream's chunks: lines cut anywhere by the chunking come out whole, in
+// order, with their line endings removed; an output without room stops reading after the line that filled it.
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { LineReader } from '../transports/line-reader.js';
+
+function reader(room: () => Promise<unknown> | undefined = () => undefined) {
+  const lines: string[] = [];
+  let closed = 0;
+  const stream = new LineReader({
+    line: (text) => lines.push(text),
+    room,
+    close: async () => {
+      closed++;
+    },
+  });
+  return { stream, lines, closed: () => closed };
+}
+
+async function writeAll(stream: LineReader, chunks: string[]) {
+  for (const chunk of chunks) if (!stream.write(chunk)) await once(stream, 'drain');
+  stream.end();
+  await once(stream, 'close');
+}
+
+describe('LineReader', () => {
+  it('joins lines cut across chunks at every position, multi-byte characters and CRLF included', async () => {
+    const text = '{"a":"ünï😀"}\r\n\n{"b":2}\nplain text\r\n{"c":"x"}\n';
+    const expected = ['{"a":"ünï😀"}', '', '{"b":2}', 'plain text', '{"c":"x"}'];
+    for (let cut = 0; cut <= text.length; cut++)
+      for (const size of [1, 3, 7]) {
+        const chunks = [text.slice(0, cut)];
+        for (let i = cut; i < text.length; i += size) chunks.push(text.slice(i, i + size));
+        const r = reader();
+        await writeAll(r.stream, chunks);
+        expect(r.lines, `cut ${cut} size ${size}`).toEqual(expected);
+      }
+  });
+
+  it('reads an unterminated last line at the end, and runs the close hook once before close', async () => {
+    const r = reader();
+    await writeAll(r.stream, ['{"a":1}\n{"b"', ':2}']);
+    expect(r.lines).toEqual(['{"a":1}', '{"b":2}']);
+    expect(r.closed()).toBe(1);
+  });
+
+  it('stops after the line an output had no room for, and goes on when it has', async () => {
+    let release: () => void = () => {};
+    let waited = false;
+    const r = reader(() => {
+      if (r.lines.length !== 2 || waited) return undefined;
+      waited = true;
+      return new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    });
+    const done = writeAll(r.stream, ['one\ntwo\nthree\n', 'four\n']);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(r.lines).toEqual(['one', 'two']);
+    release();
+    await done;
+    expect(r.lines).toEqual(['one', 'two', 'three', 'four']);
+  });
+});
