@@ -35,6 +35,7 @@ import {
   TIME,
   TRACE_ID,
   UNCACHED,
+  UNMODELLED,
 } from './fast-keys.js';
 import {
   begin,
@@ -197,15 +198,13 @@ function keyAt(at: number, first: number): number {
     end = stringEnd(at);
     const length = end - at - 2;
     if (end < 0 || escaped || length > d.maxKeyLength) return -1;
-    // Array-index keys come first in a parsed object; `__proto__` is left to the general path's care.
-    if (isDigit(s.charCodeAt(at + 1))) return -1;
     entry = entryOf(s, at + 1, length);
     predicted[ordinal] = entry;
   }
   ordinal++;
   if (s.charCodeAt(end) !== COLON) return -1;
+  if ((entry.info & UNMODELLED) !== 0) return -1;
   const key = entry.key;
-  if (key === '__proto__') return -1;
   if (first === 0 && (entry.info & UNCACHED) === 0) {
     // The top level: each entry remembers the line it was last met in.
     if (entry.line === lineSerial) return -1;

@@ -61,6 +61,11 @@ export interface KeyEntry {
 export const SECRET = 16;
 /** An entry made for one use (the tables are full): compared by its text. */
 export const UNCACHED = 32;
+/**
+ * A key the path never models, at any depth: an array index (a parsed object puts those first) or
+ * `__proto__` (left to the general path's care).
+ */
+export const UNMODELLED = 64;
 /** `key` stands in `s` at `at` past its first character (the caller compared that, and the lengths agree). */
 export function sameAt(s: string, key: string, at: number): boolean {
   for (let i = 1; i < key.length; i++) if (key.charCodeAt(i) !== s.charCodeAt(at + i)) return false;
@@ -92,7 +97,8 @@ export function createKeyTable(decisions: RedactionDecisions, pino: PinoConfig):
     if (value === undefined) {
       const kind =
         kinds.get(key) ?? (key.includes('.') ? FALLBACK : ECS_OBJECTS.has(key) ? REST_OBJECT : REST);
-      value = kind | (decisions.censors(key, CONTAINER) ? SECRET : 0);
+      const unmodelled = key === '__proto__' || (key.charCodeAt(0) >= 48 && key.charCodeAt(0) <= 57);
+      value = kind | (decisions.censors(key, CONTAINER) ? SECRET : 0) | (unmodelled ? UNMODELLED : 0);
       if (infos.size < 10_000) infos.set(key, value);
     }
     return value;
