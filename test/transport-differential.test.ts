@@ -173,7 +173,8 @@ function edited(line: string, next: () => number): string {
   if (r < 0.25) return line.replace(/:(\d+)([,}])/, ':$1e0$2');
   if (r < 0.3) return line.replace(/:0([,}])/, ':-0$1');
   if (r < 0.4) return line.replace(/,"/, ', "');
-  if (r < 0.5) return line.replace(/"([a-z])/, '"\\u00$1'.replace('$1', '6$1'));
+  // The first lower-case letter after a quote as "\u006" and itself: an escape for a-f, a bad one after.
+  if (r < 0.5) return line.replace(/"([a-z])/, '"\\u006$1');
   if (r < 0.55) return line.replace(/"([a-z]+)":/, '"$1":1,"$1":');
   if (r < 0.6) return line.replace(/\\n/, '\\x');
   if (r < 0.65) return `${line} `;

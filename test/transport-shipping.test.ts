@@ -169,6 +169,19 @@ describe('Elasticsearch output', () => {
     expect(run.stderr).toMatch(/received=500 .*shipped=500 .*dropped=0/);
   });
 
+  it('an answer that does not say errors: false (a gateway answering 200 {}) is not taken as stored', async () => {
+    const es = await elasticsearch();
+    es.emptyAnswers = 2;
+    const spoolDir = mkdtempSync(join(tmpdir(), 'pgsight-spool-'));
+    const run = await runNode(fixture('log-burst.mjs'), {
+      args: [],
+      env: { TRANSPORT_OPTIONS: JSON.stringify(esOptions(es, spoolDir)), LINES: '300', RUN: 'empty' },
+    });
+    expect(run.code).toBe(0);
+    expect(es.count()).toBe(300);
+    expect(run.stderr).toMatch(/received=300 .*shipped=300 .*dropped=0/);
+  });
+
   it('a slow cluster: the transport stops reading instead of spooling, and every line arrives once', async () => {
     const es = await elasticsearch();
     es.bulkDelayMs = 20;

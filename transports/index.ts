@@ -186,15 +186,15 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   }
   const documents = createDocuments(redact, pino, ecs);
 
-  // Backpressure: an output whose queue is full (Elasticsearch slower than the app logs) holds the chunk
-  // until it has room. Unread lines wait in pino's buffer on the app side; nothing is dropped.
+  // Backpressure: an output whose queue is full (Elasticsearch slower than the app logs) stops reading until
+  // it has room; the next line asks again, so a second full output is waited for in its turn. Unread lines
+  // wait in pino's buffer on the app side; nothing is dropped.
   const room = (): Promise<unknown> | undefined => {
-    const waits: Promise<unknown>[] = [];
     for (const output of outputs) {
       const wait = output.waitForRoom?.();
-      if (wait) waits.push(wait);
+      if (wait) return wait;
     }
-    return waits.length === 0 ? undefined : waits.length === 1 ? waits[0] : Promise.all(waits);
+    return undefined;
   };
 
   const stream = new LineReader({

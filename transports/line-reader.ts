@@ -52,18 +52,18 @@ export class LineReader extends Writable {
       this.emitLine(this.partial + data.slice(0, nl), 0, this.partial.length + nl);
       this.partial = '';
       this.from = nl + 1;
-      const wait = this.hooks.room();
-      if (wait) {
-        this.data = data;
-        wait.then(
-          () => this.read(done),
-          () => this.read(done),
-        );
-        return;
-      }
     }
     this.data = data;
-    this.read(done);
+    if (this.from === 0 || !this.waitForRoom(done)) this.read(done);
+  }
+
+  /** When an output has no room: reading resumes once it has, and true. */
+  private waitForRoom(done: (error?: Error | null) => void): boolean {
+    const wait = this.hooks.room();
+    if (!wait) return false;
+    const go = () => this.read(done);
+    wait.then(go, go);
+    return true;
   }
 
   /** Lines of the chunk from `from` on; an output without room stops it after the line that filled it. */
@@ -73,13 +73,8 @@ export class LineReader extends Writable {
     for (let nl = data.indexOf('\n', from); nl !== -1; nl = data.indexOf('\n', from)) {
       this.emitLine(data, from, nl);
       from = nl + 1;
-      const wait = this.hooks.room();
-      if (wait) {
-        this.from = from;
-        const go = () => this.read(done);
-        wait.then(go, go);
-        return;
-      }
+      this.from = from;
+      if (this.waitForRoom(done)) return;
     }
     this.partial = from < data.length ? data.slice(from) : '';
     this.data = '';

@@ -91,6 +91,11 @@ export class FakeElasticsearch {
   private readonly streams = new Set<string>();
   /** The next N `_bulk` requests are applied, then their connection is cut before the answer. */
   cutResponses = 0;
+  /**
+   * The next N `_bulk` requests are answered `200 {}` and stored nothing: what a proxy or gateway in front of
+   * the cluster can answer for a request it never passed on.
+   */
+  emptyAnswers = 0;
   /** Documents the failure store took, with the reason. */
   readonly failureStored: { index: string; id: string; reason: string }[] = [];
   /** Field types per stream, as dynamic mapping set them from the first document that had the field. */
@@ -426,6 +431,11 @@ export class FakeElasticsearch {
   }
 
   private bulk(body: string, res: ServerResponse, filterPath: string | null): void {
+    if (this.emptyAnswers > 0) {
+      this.emptyAnswers--;
+      this.send(res, 200, {});
+      return;
+    }
     const lines = body.split('\n').filter((l) => l.length > 0);
     const items: Record<string, unknown>[] = [];
     let errors = false;

@@ -241,8 +241,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
       s = `${s.slice(0, maxStringLength)}…[truncated]`;
       truncated++;
     }
-    // Nothing secret that the rules know fits in fewer than 8 characters.
-    if (s.length >= 8) {
+    if (s.length >= SHORTEST_SECRET) {
       const any = prefilter.select(s, selected);
       if (any)
         for (let i = 0; i < RULES.length; i++) {
@@ -333,7 +332,7 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     censors: secretValue,
     clean: (s, start, end) => {
       if (userPatterns.length > 0 || end - start > maxStringLength) return false;
-      if (end - start < 8 || !prefilter.select(s, selected, start, end)) return true;
+      if (end - start < SHORTEST_SECRET || !prefilter.select(s, selected, start, end)) return true;
       selected.fill(0);
       return false;
     },
@@ -343,6 +342,9 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   Object.defineProperty(redactor, 'decisions', { value: decisions });
   return redactor;
 }
+
+/** Nothing secret that the rules know fits in fewer characters. */
+const SHORTEST_SECRET = 8;
 
 function isTraceId(depth: number, parentKey: string, key: string, value: string): boolean {
   const shape = key === 'id' ? ID_SHAPES.get(parentKey) : depth === 0 ? TOP_LEVEL_IDS.get(key) : undefined;

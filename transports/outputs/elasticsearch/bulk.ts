@@ -90,7 +90,7 @@ export class BulkSender {
    * One _bulk request; returns the entries to re-send. Rejects when the request itself failed.
    * The response is asked for without items (`filter_path=errors,items.*.failure_store`: Elasticsearch
    * leaves out the items the filter empties), so a batch that was stored whole costs no item parsing. When
-   * it says `errors: true`, the same body is sent again asking for each item's status: what was stored
+   * it says anything but `errors: false`, the same body is sent again asking for each item's status: what was stored
    * answers 409 (same id), the rest answers what it is; and the next minute's batches ask for statuses
    * from the start, as a cluster that refused something is likely to again.
    */
@@ -98,7 +98,8 @@ export class BulkSender {
     const body = this.body(entries);
     if (Date.now() >= this.detailedUntil) {
       const quick = await this.send(body, QUICK_FILTER);
-      if (quick.errors !== true) {
+      // Only an answer that says `errors: false` vouches for every item; anything else asks for statuses.
+      if (quick.errors === false) {
         const taken = (quick.items ?? []).filter((item) => itemOf(item)?.failure_store === 'used').length;
         this.stats.failureStored += taken;
         this.stats.shipped += entries.length - taken;
