@@ -61,4 +61,50 @@ describe('LineReader', () => {
     await done;
     expect(r.lines).toEqual(['one', 'two', 'three', 'four']);
   });
+
+  // Chunks of tens of thousands of characters are read from copies in pieces: lines across the pieces'
+  // edges, across chunks, and waits for room inside a piece all keep every line whole and in order.
+  const longText = (n: number) => {
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++)
+      lines.push(
+        i % 97 === 0 ? '' : `{"i":${i},"s":"${'ü😀x'.repeat(i % 41)}${'y'.repeat((i * 7919) % 400)}"}`,
+      );
+    return { lines, text: lines.map((l, i) => (i % 5 === 0 ? `${l}\r\n` : `${l}\n`)).join('') };
+  };
+
+  it('reads long chunks whole, cut anywhere, the last line unterminated', async () => {
+    const { lines, text } = longText(3000);
+    const body = `${text}tail`;
+    for (const size of [40_000, 65_537, 100_003, body.length]) {
+      const chunks: string[] = [];
+      for (let i = 0; i < body.length; i += size) chunks.push(body.slice(i, i + size));
+      const r = reader();
+      await writeAll(r.stream, chunks);
+      expect(r.lines.length, `size ${size}`).toBe(lines.length + 1);
+      expect(r.lines, `size ${size}`).toEqual([...lines, 'tail']);
+    }
+  });
+
+  it('waits for room inside a long chunk and goes on from the same line', async () => {
+    const { lines, text } = longText(3000);
+    const waits = new Set([1, 700, 1499, 2999]);
+    let waiting = 0;
+    let readWhileWaiting = 0;
+    const r = reader(() => {
+      if (waiting > 0) readWhileWaiting++;
+      if (!waits.delete(r.lines.length)) return undefined;
+      waiting++;
+      return new Promise<void>((resolve) =>
+        setTimeout(() => {
+          waiting--;
+          resolve();
+        }, 5),
+      );
+    });
+    await writeAll(r.stream, [text.slice(0, 250_001), text.slice(250_001)]);
+    expect(r.lines).toEqual(lines);
+    expect(waits.size).toBe(0);
+    expect(readWhileWaiting).toBe(0);
+  });
 });

@@ -10,6 +10,13 @@
  * module's contract is kept: `\r\n` ends a line as `\n` does, an unterminated last line is read at the end,
  * pino's configuration (levels, message and error keys) is awaited when pino says it sends it, and the close
  * hook runs before 'close', which is what lets thread-stream end the worker.
+ *
+ * A chunk is everything pino wrote since the worker last read: up to the whole 4 MiB buffer when the app
+ * logs faster than the outputs take lines. V8 allocates a string that size as a large object, and
+ * thread-stream's loop holds it while the chunk is read; each scavenge in that time moved it to the old
+ * generation, where only a full collection frees it, so the worker's heap grew by a chunk per scavenge
+ * (to 150-230 MB in a 1M-line burst). A long chunk is therefore copied into pieces of regular size first,
+ * and read once that loop has returned: the chunk dies young and the pieces die one by one as they are read.
  */
 import { Writable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
@@ -24,12 +31,18 @@ export interface LineReaderHooks {
   close(): Promise<void>;
 }
 
+/** Chunks longer than this are read from copies in pieces about this long (under V8's 128 KiB large-object size). */
+const PIECE_CHARS = 32 * 1024;
+
 export class LineReader extends Writable {
   /** An unterminated last line, waiting for the rest of it in the next chunk. */
   private partial = '';
-  /** The chunk being read, and where its next line starts. */
+  /** The chunk (or piece) being read, and where its next line starts. */
   private data = '';
   private from = 0;
+  /** A long chunk's pieces still to read, from `piece` on. */
+  private pieces: string[] = [];
+  private piece = 0;
 
   constructor(private readonly hooks: LineReaderHooks) {
     // highWaterMark 1: every chunk answers "wait for 'drain'" until it is taken, so an output without room
@@ -53,6 +66,17 @@ export class LineReader extends Writable {
       this.partial = '';
       this.from = nl + 1;
     }
+    if (data.length - this.from > PIECE_CHARS) {
+      this.pieces = copiesInPieces(data, this.from);
+      this.piece = 0;
+      this.data = '';
+      this.from = 0;
+      // Once thread-stream's loop has returned, nothing holds the chunk.
+      queueMicrotask(() => {
+        if (!this.waitForRoom(done)) this.read(done);
+      });
+      return;
+    }
     this.data = data;
     if (this.from === 0 || !this.waitForRoom(done)) this.read(done);
   }
@@ -68,17 +92,28 @@ export class LineReader extends Writable {
 
   /** Lines of the chunk from `from` on; an output without room stops it after the line that filled it. */
   private read(done: (error?: Error | null) => void): void {
-    const data = this.data;
-    let from = this.from;
-    for (let nl = data.indexOf('\n', from); nl !== -1; nl = data.indexOf('\n', from)) {
-      this.emitLine(data, from, nl);
-      from = nl + 1;
-      this.from = from;
-      if (this.waitForRoom(done)) return;
+    for (;;) {
+      const data = this.data;
+      let from = this.from;
+      for (let nl = data.indexOf('\n', from); nl !== -1; nl = data.indexOf('\n', from)) {
+        this.emitLine(data, from, nl);
+        from = nl + 1;
+        this.from = from;
+        if (this.waitForRoom(done)) return;
+      }
+      // Every piece but the last ends with its newline.
+      if (this.piece < this.pieces.length) {
+        this.data = this.pieces[this.piece] as string;
+        this.pieces[this.piece++] = '';
+        this.from = 0;
+        continue;
+      }
+      this.pieces = [];
+      this.partial = from < data.length ? data.slice(from) : '';
+      this.data = '';
+      done();
+      return;
     }
-    this.partial = from < data.length ? data.slice(from) : '';
-    this.data = '';
-    done();
   }
 
   override _final(done: (error?: Error | null) => void): void {
@@ -98,6 +133,24 @@ export class LineReader extends Writable {
     const stop = end > from && data.charCodeAt(end - 1) === 13 ? end - 1 : end;
     this.hooks.line(data.slice(from, stop));
   }
+}
+
+/**
+ * `data` from `from` on, copied into pieces that each end with a newline (the last one: where `data` ends).
+ * A slice and its last character make a rope; reading it as a number flattens it in place into a string of
+ * its own (the `flatstr` technique), which no longer refers to `data`.
+ */
+function copiesInPieces(data: string, from: number): string[] {
+  const pieces: string[] = [];
+  for (let at = from; at < data.length; ) {
+    const nl = data.indexOf('\n', at + PIECE_CHARS - 1);
+    const end = nl === -1 ? data.length : nl + 1;
+    const piece = data.slice(at, end - 1) + data.charAt(end - 1);
+    Number(piece);
+    pieces.push(piece);
+    at = end;
+  }
+  return pieces;
 }
 
 /** pino's configuration, posted by pino to a transport that declares it expects one (pino >= 9.4). */
