@@ -50,15 +50,19 @@ export function createDocuments(redact: Redactor, pino: PinoConfig, ecs: EcsOpti
       return withId(doc, id);
     }
   };
-  const fast = (line: string, id: string) => {
-    const json = fastPath?.(line, id);
-    // The one-pass document is a rope of pieces of the line; flattened now (V8 flattens a string in place when
-    // it reads it as a number, the `flatstr` technique pino used), it is one copy that no longer holds the line,
-    // and every later write of it is a plain copy.
-    if (json !== undefined) Number(json);
-    return json;
-  };
+  const fast = (line: string, id: string) => fastPath?.(line, id);
   return { of: (line, id) => fast(line, id) ?? general(line, id), general, fast, counts };
+}
+
+/**
+ * `json` as a string of its own. A document from the one-pass path is a rope over pieces of the line (and so
+ * of the chunk the line came in): an output that writes it at once encodes it as it is, one that keeps it
+ * (the spool's groups, Logstash's re-send window) keeps it flat. V8 flattens a string in place when it reads
+ * it as a number (the `flatstr` technique pino used).
+ */
+export function flat(json: string): string {
+  Number(json);
+  return json;
 }
 
 /** A record's text for the record that replaces it, whatever it holds (cycles, BigInt). */

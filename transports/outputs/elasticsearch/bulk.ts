@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import type { SpoolEntry } from '../../spool.js';
 import { backoffMs, type OutputStats, sleep } from '../output.js';
+import type { ItemWriter } from './batches.js';
 import type { ResolvedElasticsearchOptions } from './options.js';
 
 const RETRYABLE = (status: number) => status === 429 || status >= 500;
@@ -24,11 +25,16 @@ const DETAILED_FILTER = 'errors,items.*.status,items.*.error,items.*.failure_sto
 const DETAILED_MS = 60_000;
 /** The transport's own ids: nothing to escape in JSON, one byte per character. */
 const SAFE_ID = /^[0-9a-z-]+$/;
+const QUOTE = 0x22;
+const RBRACE = 0x7d;
+const NEWLINE = 0x0a;
 
-export class BulkSender {
+export class BulkSender implements ItemWriter {
   private readonly actionHead: string;
   private readonly dataStreamFields: string;
   private readonly dataStreamLine: string;
+  private readonly actionHeadBytes: Buffer;
+  private readonly dataStreamBytes: Buffer;
   private detailedUntil = 0;
 
   constructor(
@@ -45,6 +51,33 @@ export class BulkSender {
     const [, dataset, namespace] = /^logs-(.+)-([^-]+)$/.exec(options.dataStream) ?? [];
     this.dataStreamFields = `,"data_stream":${JSON.stringify({ type: 'logs', dataset, namespace })}}`;
     this.dataStreamLine = `${this.dataStreamFields}\n`;
+    this.actionHeadBytes = Buffer.from(this.actionHead);
+    this.dataStreamBytes = Buffer.from(this.dataStreamLine);
+  }
+
+  maxItemBytes(id: string, json: string): number {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; an escaped id at most 6 characters per character.
+    return this.actionHeadBytes.length + 6 * id.length + 8 + 3 * json.length + this.dataStreamBytes.length;
+  }
+
+  /** The item `body` joins as text (action line, document with `data_stream` in place of its closing brace),
+   * encoded into `buf` at `at`. */
+  writeItem(buf: Buffer, at: number, id: string, json: string, doc: { start: number; end: number }): number {
+    let i = at;
+    if (SAFE_ID.test(id)) {
+      i += this.actionHeadBytes.copy(buf, i);
+      buf[i++] = QUOTE;
+      i += buf.write(id, i, 'latin1');
+      buf[i++] = QUOTE;
+      buf[i++] = RBRACE;
+      buf[i++] = RBRACE;
+      buf[i++] = NEWLINE;
+    } else i += buf.write(`${this.action(id)}\n`, i);
+    doc.start = i;
+    // Every document is a JSON object: its closing brace is replaced by the data stream's fields.
+    i += buf.write(json, i) - 1;
+    doc.end = i;
+    return i + this.dataStreamBytes.copy(buf, i);
   }
 
   private action(id: string): string {
@@ -59,11 +92,10 @@ export class BulkSender {
   }
 
   /**
-   * The `_bulk` body, joined once: action line, document with `data_stream` in place of its closing brace,
-   * newline. (The client's own NDJSON serializer would concatenate the lines one by one, then measure and
-   * encode the result.) A string rather than a Buffer: a Buffer body kept the worker's heap from being
-   * collected while an outage's burst went to the spool (V8 let it grow to 3-4x its live size; measured in
-   * docs/benchmarks.md).
+   * The `_bulk` body of entries read back (a re-send of some items, the spool's replay), joined once: action
+   * line, document with `data_stream` in place of its closing brace, newline. A live batch is written as
+   * bytes in this same form as its documents arrive (writeItem). (The client's own NDJSON serializer would
+   * concatenate the lines one by one, then measure and encode the result.)
    */
   body(entries: readonly SpoolEntry[]): string {
     const parts: string[] = new Array(entries.length * 3);
@@ -77,9 +109,9 @@ export class BulkSender {
     return parts.join('');
   }
 
-  private async send(body: string, filterPath: string): Promise<BulkResponse> {
-    // A string passes through the client's serializer untouched (elastic-transport serializes only objects
-    // and arrays).
+  private async send(body: string | Buffer, filterPath: string): Promise<BulkResponse> {
+    // A string or a Buffer passes through the client's serializer untouched (elastic-transport serializes only
+    // objects and arrays).
     return (await this.client.bulk({
       operations: body as unknown as unknown[],
       filter_path: filterPath,
@@ -94,8 +126,8 @@ export class BulkSender {
    * answers 409 (same id), the rest answers what it is; and the next minute's batches ask for statuses
    * from the start, as a cluster that refused something is likely to again.
    */
-  async bulk(entries: readonly SpoolEntry[]): Promise<SpoolEntry[]> {
-    const body = this.body(entries);
+  async bulk(entries: readonly SpoolEntry[], whole?: Buffer): Promise<SpoolEntry[]> {
+    const body = whole ?? this.body(entries);
     if (Date.now() >= this.detailedUntil) {
       const quick = await this.send(body, QUICK_FILTER);
       // Only an answer that says `errors: false` vouches for every item; anything else asks for statuses.
@@ -121,8 +153,11 @@ export class BulkSender {
     return retry;
   }
 
-  /** Send entries until each is stored or dead-lettered; item-level retries back off with full jitter. */
-  async deliver(entries: SpoolEntry[]): Promise<void> {
+  /**
+   * Send entries until each is stored or dead-lettered; item-level retries back off with full jitter.
+   * `whole`: the body of all of them, when the batch was written as one (batches.ts).
+   */
+  async deliver(entries: SpoolEntry[], whole?: Buffer): Promise<void> {
     const { baseMs, maxMs } = this.options.retry;
     let pending = entries;
     for (let attempt = 1; pending.length > 0; attempt++) {
@@ -130,7 +165,7 @@ export class BulkSender {
         this.stats.retried += pending.length;
         await sleep(backoffMs(attempt - 1, baseMs, maxMs));
       }
-      pending = await this.bulk(pending);
+      pending = await this.bulk(pending, pending === entries ? whole : undefined);
     }
   }
 

@@ -20,7 +20,7 @@ import { Client } from '@elastic/elasticsearch';
 import { Spool, type SpoolEntry } from '../../spool.js';
 import { emptyStats, type Output, sleep, writeStderr } from '../output.js';
 import { Backpressure } from './backpressure.js';
-import { BatchQueue, type Entry } from './batches.js';
+import { type Batch, BatchQueue, type Entry } from './batches.js';
 import { BulkSender } from './bulk.js';
 import { type ElasticsearchOutputOptions, resolveElasticsearchOptions } from './options.js';
 import { replaySpool } from './replay.js';
@@ -46,10 +46,15 @@ export function createElasticsearchOutput(
     ...(o.auth ? { auth: o.auth } : {}),
     // Retries are this output's: the client's own would re-send whole requests and then give up.
     maxRetries: 0,
+    // What the client keeps of a failed request leaves out its headers and connection (where credentials
+    // are) instead of copying it key by key with the secret keys replaced, the default: that copy walks the
+    // request's body too, a Buffer index by index, and made the heap of a worker whose cluster was down
+    // grow to 300 MB (elastic-transport's security.js, redactDiagnostic).
+    redaction: { type: 'remove' },
     requestTimeout: o.requestTimeoutMs,
   });
   const sender = new BulkSender(client, o, stats);
-  const queue = new BatchQueue(o.flushBytes, o.flushIntervalMs, () => send(true));
+  const queue = new BatchQueue(o.flushBytes, o.flushIntervalMs, () => send(true), sender);
   const backpressure = new Backpressure(o.maxQueueBytes, o.maxBackpressureMs);
 
   let inFlight = 0;
@@ -108,11 +113,11 @@ export function createElasticsearchOutput(
   function send(all = false): void {
     if (all) queue.seal();
     while (queue.hasReady && inFlight < o.concurrency && !outage) {
-      const batch = (queue.next() as { entries: Entry[] }).entries;
+      const { entries: batch, body } = queue.next() as Batch;
       inFlight++;
       inFlightBatches.add(batch);
       sender
-        .deliver(batch)
+        .deliver(batch, body)
         .catch(() => {
           if (inFlightBatches.has(batch)) enterOutage(batch);
         })
