@@ -368,9 +368,7 @@ export function createFastPath(redactor: Redactor, pino: PinoConfig, ecs: EcsOpt
   }
 
   return (line: string, id: string): string | undefined => {
-    // A raw control character makes the line no JSON; a lone surrogate is escaped by JSON.stringify.
     if (line.charCodeAt(0) !== LBRACE || line.charCodeAt(1) === RBRACE) return undefined;
-    if (!(line as unknown as { isWellFormed(): boolean }).isWellFormed()) return undefined;
     if (!begin(line)) return undefined;
     d = decisions;
     text = redactor.text;

@@ -29,16 +29,21 @@ export let plain = false;
 /** ...whose value is this. */
 export let integer = 0;
 
-/** A raw control character (the line is no JSON) or a backslash. */
-const CONTROL_OR_BACKSLASH = /[\u0000-\u001f\\]/;
+/** A raw control character, a backslash or a surrogate: a line without any needs no other check. */
+const UNUSUAL = /[\u0000-\u001f\\\ud800-\udfff]/;
 const CONTROL = /[\u0000-\u001f]/;
 
-/** Read `line` from now on; false when it holds a raw control character (no JSON). One search, most lines. */
+/**
+ * Read `line` from now on; false when it holds a raw control character (the line is no JSON) or a lone
+ * surrogate (JSON.stringify writes it escaped). One search, most lines.
+ */
 export function begin(line: string): boolean {
   s = line;
-  backslash = line.search(CONTROL_OR_BACKSLASH);
-  if (backslash === -1) return true;
-  if (line.charCodeAt(backslash) !== 92 || CONTROL.test(line)) return false;
+  const at = line.search(UNUSUAL);
+  backslash = -1;
+  if (at === -1) return true;
+  if (CONTROL.test(line) || !(line as unknown as { isWellFormed(): boolean }).isWellFormed()) return false;
+  backslash = line.indexOf('\\', at);
   return true;
 }
 
