@@ -48,6 +48,7 @@ describe('Elasticsearch batches', () => {
       expect(entries.map((e) => e.id)).toEqual(ids);
       expect(entries.map((e) => e.json)).toEqual(input);
       for (const batch of batches) {
+        expect(batch.count).toBe(batch.entries.length);
         expect(batch.body.toString('utf8')).toBe(bulk.body(batch.entries));
         expect(batch.bytes).toBe(batch.body.length);
         // A batch is sealed by the document that makes it reach flushBytes.

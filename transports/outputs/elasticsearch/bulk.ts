@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import type { SpoolEntry } from '../../spool.js';
 import { backoffMs, type OutputStats, sleep } from '../output.js';
-import type { ItemWriter } from './batches.js';
+import { Batch, type ItemWriter } from './batches.js';
 import type { ResolvedElasticsearchOptions } from './options.js';
 
 const RETRYABLE = (status: number) => status === 429 || status >= 500;
@@ -30,7 +30,7 @@ export class BulkSender implements ItemWriter {
   private readonly actionHead: string;
   private readonly dataStreamFields: string;
   private readonly dataStreamLine: string;
-  /** The bytes of an action line with a safe id, past the id's. */
+  /** The bytes of an action line with a safe id, past the id's, and of the data stream's line. */
   private readonly safeActionBytes: number;
   private readonly dataStreamBytes: number;
   private detailedUntil = 0;
@@ -60,14 +60,25 @@ export class BulkSender implements ItemWriter {
 
   /** The item `body` joins as text (action line, document with `data_stream` in place of its closing brace),
    * encoded into `buf` at `at`. Action line and document go in one write (each write is a call into C++). */
-  writeItem(buf: Buffer, at: number, id: string, json: string, doc: { start: number; end: number }): number {
-    const safe = SAFE_ID.test(id);
-    const action = safe ? `${this.actionHead}"${id}"}}\n` : `${this.action(id)}\n`;
-    doc.start = at + (safe ? this.safeActionBytes + id.length : Buffer.byteLength(action));
+  writeItem(buf: Buffer, at: number, id: string, json: string): number {
+    const action = SAFE_ID.test(id) ? `${this.actionHead}"${id}"}}\n` : `${this.action(id)}\n`;
     // Every document is a JSON object: its closing brace is replaced by the data stream's fields.
     const end = at + buf.write(action + json, at) - 1;
-    doc.end = end;
     return end + buf.write(this.dataStreamLine, end);
+  }
+
+  /** The documents and ids of a body writeItem wrote: no line of either holds a raw newline (JSON escapes it). */
+  readItems(body: Buffer): SpoolEntry[] {
+    const text = body.toString('utf8');
+    const entries: SpoolEntry[] = [];
+    for (let at = 0; at < text.length; ) {
+      const nl = text.indexOf('\n', at);
+      const end = text.indexOf('\n', nl + 1);
+      const { create } = JSON.parse(text.slice(at, nl)) as { create: { _id: string } };
+      entries.push({ id: create._id, json: `${text.slice(nl + 1, end - this.dataStreamFields.length)}}` });
+      at = end + 1;
+    }
+    return entries;
   }
 
   private action(id: string): string {
@@ -116,19 +127,21 @@ export class BulkSender implements ItemWriter {
    * answers 409 (same id), the rest answers what it is; and the next minute's batches ask for statuses
    * from the start, as a cluster that refused something is likely to again.
    */
-  async bulk(entries: readonly SpoolEntry[], whole?: Buffer): Promise<SpoolEntry[]> {
-    const body = whole ?? this.body(entries);
+  async bulk(batch: Batch | readonly SpoolEntry[]): Promise<SpoolEntry[]> {
+    const written = batch instanceof Batch;
+    const body = written ? batch.body : this.body(batch);
     if (Date.now() >= this.detailedUntil) {
       const quick = await this.send(body, QUICK_FILTER);
       // Only an answer that says `errors: false` vouches for every item; anything else asks for statuses.
       if (quick.errors === false) {
         const taken = (quick.items ?? []).filter((item) => itemOf(item)?.failure_store === 'used').length;
         this.stats.failureStored += taken;
-        this.stats.shipped += entries.length - taken;
+        this.stats.shipped += (written ? batch.count : batch.length) - taken;
         return [];
       }
       this.detailedUntil = Date.now() + DETAILED_MS;
     }
+    const entries = written ? batch.entries : batch;
     const response = await this.send(body, DETAILED_FILTER);
     const retry: SpoolEntry[] = [];
     const items = response.items ?? [];
@@ -144,18 +157,16 @@ export class BulkSender implements ItemWriter {
   }
 
   /**
-   * Send entries until each is stored or dead-lettered; item-level retries back off with full jitter.
-   * `whole`: the body of all of them, when the batch was written as one (batches.ts).
+   * Send a batch (batches.ts) or entries read back until each is stored or dead-lettered; item-level retries
+   * back off with full jitter.
    */
-  async deliver(entries: SpoolEntry[], whole?: Buffer): Promise<void> {
+  async deliver(batch: Batch | SpoolEntry[]): Promise<void> {
     const { baseMs, maxMs } = this.options.retry;
-    let pending = entries;
+    let pending = await this.bulk(batch);
     for (let attempt = 1; pending.length > 0; attempt++) {
-      if (attempt > 1) {
-        this.stats.retried += pending.length;
-        await sleep(backoffMs(attempt - 1, baseMs, maxMs));
-      }
-      pending = await this.bulk(pending, pending === entries ? whole : undefined);
+      this.stats.retried += pending.length;
+      await sleep(backoffMs(attempt, baseMs, maxMs));
+      pending = await this.bulk(pending);
     }
   }
 

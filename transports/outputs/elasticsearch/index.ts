@@ -20,7 +20,7 @@ import { Client } from '@elastic/elasticsearch';
 import { Spool, type SpoolEntry } from '../../spool.js';
 import { emptyStats, type Output, sleep, writeStderr } from '../output.js';
 import { Backpressure } from './backpressure.js';
-import { type Batch, BatchQueue, type Entry } from './batches.js';
+import { type Batch, BatchQueue } from './batches.js';
 import { BulkSender } from './bulk.js';
 import { type ElasticsearchOutputOptions, resolveElasticsearchOptions } from './options.js';
 import { replaySpool } from './replay.js';
@@ -58,7 +58,7 @@ export function createElasticsearchOutput(
   const backpressure = new Backpressure(o.maxQueueBytes, o.maxBackpressureMs);
 
   let inFlight = 0;
-  const inFlightBatches = new Set<Entry[]>();
+  const inFlightBatches = new Set<Batch>();
   const idle: (() => void)[] = [];
   let outage = !spool.empty; // documents left from a previous run are replayed before anything new
   let recovering: Promise<void> | undefined;
@@ -113,13 +113,13 @@ export function createElasticsearchOutput(
   function send(all = false): void {
     if (all) queue.seal();
     while (queue.hasReady && inFlight < o.concurrency && !outage) {
-      const { entries: batch, body } = queue.next() as Batch;
+      const batch = queue.next() as Batch;
       inFlight++;
       inFlightBatches.add(batch);
       sender
-        .deliver(batch, body)
+        .deliver(batch)
         .catch(() => {
-          if (inFlightBatches.has(batch)) enterOutage(batch);
+          if (inFlightBatches.has(batch)) enterOutage(batch.entries);
         })
         .finally(() => {
           inFlightBatches.delete(batch);
@@ -175,7 +175,7 @@ export function createElasticsearchOutput(
         // Not delivered in time: keep it on disk for the next start. Batches still in flight are spooled too;
         // if they land after all, their replay finds them stored (409 on the same id), so nothing doubles.
         writer.flush();
-        for (const batch of inFlightBatches) writer.write(batch);
+        for (const batch of inFlightBatches) writer.write(batch.entries);
         inFlightBatches.clear();
         writer.write(queue.takeAll());
       }
