@@ -61,7 +61,7 @@ export class BulkSender implements ItemWriter {
   /** The item `body` joins as text (action line, document with `data_stream` in place of its closing brace),
    * encoded into `buf` at `at`. Action line and document go in one write, joined: `join` makes a flat string,
    * which Buffer.write encodes on its fast path, where the rope `+` makes (the document is one already) is
-   * flattened by the write's slow path first (0.2-0.5 µs more a document, `npm run bench:transport`'s record). */
+   * flattened by the write's slow path first (0.2-0.5 µs more for the transport benchmark's record). */
   writeItem(buf: Buffer, at: number, id: string, json: string): number {
     const action = SAFE_ID.test(id) ? `${this.actionHead}"${id}"}}\n` : `${this.action(id)}\n`;
     // Every document is a JSON object: its closing brace is replaced by the data stream's fields.
