@@ -2,6 +2,8 @@
 // innocent text is untouched, a secret spliced into random text never survives, and no rule takes more than
 // linear time on pathological input.
 import { describe, expect, it } from 'vitest';
+import { createDocuments } from '../transports/document.js';
+import { defaultPinoConfig } from '../transports/ecs.js';
 import { catastrophicShape, createRedactor, RULES } from '../transports/redact/index.js';
 import { INNOCENT_RECORD, SECRET_CASES } from './support/redaction-corpus.js';
 
@@ -186,5 +188,37 @@ describe('user patterns', () => {
 
   it.each(['ACME-[0-9]{6}', '(ab)+', 'a+b+', '(?:x|y){3,5}', '[(+)]+'])('%s does not', (source) => {
     expect(catastrophicShape(source)).toBe(false);
+  });
+});
+
+describe("the server's query id (db.query.id)", () => {
+  // Luhn-valid, as about one query id in ten of 13-19 digits is.
+  const ids = ['4123456789012345677', '-5987654321098765433'];
+
+  it('keeps its digits where pgsight writes it, and nowhere else', () => {
+    for (const id of ids) {
+      expect(redacted({ db: { query: { id } } })).toEqual({ db: { query: { id } } });
+      expect(render(redacted({ query: { id } }))).not.toContain(id.replace('-', ''));
+      expect(render(redacted({ a: { db: { query: { id: { id } } } } }))).not.toContain(id.replace('-', ''));
+      expect(render(redacted({ db: { query: { text: id } } }))).not.toContain(id.replace('-', ''));
+      expect(render(redacted({ db: { query: { id: `card ${id}` } } }))).not.toContain(id.replace('-', ''));
+    }
+  });
+
+  it('is kept alike by the one-pass and general paths of the transport', () => {
+    const documents = createDocuments(createRedactor(), defaultPinoConfig, {
+      service: { name: 'test' },
+      dataset: 'test.log',
+      counters: { repaired: 0 },
+    });
+    for (const id of ids) {
+      const line = JSON.stringify({ level: 30, time: 1, msg: 'slow', db: { query: { id } }, query: { id } });
+      const general = documents.general(line, 'x');
+      expect(JSON.parse(general).db.query.id).toBe(id);
+      expect(JSON.parse(general).query.id).not.toContain(id.replace('-', ''));
+      // A line the one-pass path models: it must take it, and write the same.
+      const fast = documents.fast(line, 'x');
+      expect(fast).toBe(general);
+    }
   });
 });
