@@ -192,7 +192,7 @@ describe('user patterns', () => {
 });
 
 describe("the server's query id (db.query.id)", () => {
-  // Luhn-valid, as about one query id in ten of 13-19 digits is.
+  // Card-like (an issuer's first digit, Luhn-valid), as about one query id in twenty is.
   const ids = ['4123456789012345677', '-5987654321098765433'];
 
   it('keeps its digits where pgsight writes it, and nowhere else', () => {

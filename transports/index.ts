@@ -157,20 +157,6 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   let received = 0;
   let pino: PinoConfig = defaultPinoConfig;
 
-  const statusIntervalMs = options.statusIntervalMs ?? 60_000;
-  let lastStatus = '';
-  const status =
-    statusIntervalMs > 0
-      ? setInterval(() => {
-          const line = summary(
-            totals({ received, ...documents.counts, repaired: counters.repaired }, outputs),
-            outputs,
-          );
-          if (line !== lastStatus) writeStderr(line);
-          lastStatus = line;
-        }, statusIntervalMs).unref()
-      : undefined;
-
   const closeTimeoutMs = options.closeTimeoutMs ?? 8000;
   const pinoWillSendConfig = Boolean(
     (workerData as { workerData?: { pinoWillSendConfig?: boolean } } | undefined)?.workerData
@@ -185,6 +171,21 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
       pino = { levels: config.levels, messageKey: config.messageKey, errorKey: config.errorKey ?? 'err' };
   }
   const documents = createDocuments(redact, pino, ecs);
+
+  // Started once the counters it reads exist (pino's configuration is awaited above).
+  const statusIntervalMs = options.statusIntervalMs ?? 60_000;
+  let lastStatus = '';
+  const status =
+    statusIntervalMs > 0
+      ? setInterval(() => {
+          const line = summary(
+            totals({ received, ...documents.counts, repaired: counters.repaired }, outputs),
+            outputs,
+          );
+          if (line !== lastStatus) writeStderr(line);
+          lastStatus = line;
+        }, statusIntervalMs).unref()
+      : undefined;
 
   // Backpressure: an output whose queue is full (Elasticsearch slower than the app logs) stops reading until
   // it has room; the next line asks again, so a second full output is waited for in its turn. Unread lines

@@ -353,7 +353,7 @@ const QUERY_ID = /^-?[0-9]{1,19}$/;
 
 function isTraceId(depth: number, parentKey: string, key: string, value: string): boolean {
   if (key !== 'id') return depth === 0 && TOP_LEVEL_IDS.get(key)?.test(value) === true;
-  // A query id of 13-19 digits passes the card rule's Luhn check about one time in ten.
+  // About one query id in twenty passes the card rule (13-19 digits, an issuer's first digit, Luhn-valid).
   if (depth === 2 && parentKey === 'query') return QUERY_ID.test(value);
   return ID_SHAPES.get(parentKey)?.test(value) === true;
 }
