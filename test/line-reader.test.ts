@@ -8,7 +8,7 @@ function reader(room: () => Promise<unknown> | undefined = () => undefined) {
   const lines: string[] = [];
   let closed = 0;
   const stream = new LineReader({
-    line: (text) => lines.push(text),
+    line: (data, start, end) => lines.push(data.slice(start, end)),
     room,
     close: async () => {
       closed++;

@@ -181,6 +181,7 @@ function edited(line: string, next: () => number): string {
   if (r < 0.7) return line.replace(/"msg":"/, '"msg":"\t');
   if (r < 0.75) return line.slice(0, -1);
   if (r < 0.8) return line.replace(/\}$/, ',"a":{"b":[1,{"c":"\\/"}]}}');
+  if (r < 0.85) return `${line}}`;
   return line;
 }
 
@@ -282,6 +283,50 @@ describe('the one-pass path writes what the general path writes', () => {
     }
     const { taken } = compare(lines);
     expect(taken).toBeGreaterThan(1000);
+  });
+
+  it('for lines read where they stand in a chunk: what follows a line never changes its document', () => {
+    const documents = createDocuments(createRedactor(), defaultPinoConfig, {
+      ...ecs,
+      counters: { repaired: 0 },
+    });
+    const g = generator(41);
+    const head = '{"level":30,"time":1764150000000,"pid":1,"hostname":"h"';
+    // Lines torn where the next line would complete them, were the reading to run past the line's end.
+    const torn = [
+      [`${head},"a":"b`, '"}'],
+      [`${head},"a":1`, '}'],
+      [`${head},"a":tru`, 'e}'],
+      [`${head},"ab`, '":1}'],
+      [`${head},"a":{"b":1`, '}}'],
+      [`${head},"a":"x\\`, '"}'],
+      [`${head},"a":"x\\"`, '}'],
+      [`${head},"msg":"ok"`, '}'],
+      [`${head},"user":{"name":"jane"}`, ',"x":1}'],
+      [`${head},"a":"\\u00`, '41"}'],
+    ];
+    // A line that is no JSON, or whose time is none, is shipped with the time it was read at.
+    const timeless = (json: string) => json.replace(/"@timestamp":"[^"]*"/g, '"@timestamp":""');
+    let read = 0;
+    for (let round = 0; round < 40; round++) {
+      const lines: string[] = [];
+      for (let i = 0; i < 60; i++) {
+        const r = g.next();
+        if (r < 0.15) lines.push(...(torn[Math.floor(g.next() * torn.length)] as string[]));
+        else lines.push(r < 0.5 ? edited(g.line(), g.next) : g.line());
+      }
+      const endings = lines.map(() => (g.next() < 0.2 ? '\r\n' : '\n'));
+      const chunk = lines.map((line, i) => line + endings[i]).join('');
+      let start = 0;
+      lines.forEach((line, i) => {
+        const id = `id-${round}-${i}`;
+        const inPlace = documents.ofRange(chunk, start, start + line.length, id);
+        expect(timeless(inPlace), line).toBe(timeless(documents.of(line, id)));
+        start += line.length + (endings[i] as string).length;
+        read++;
+      });
+    }
+    expect(read).toBeGreaterThan(2000);
   });
 
   it('takes the benchmark record and pino-shaped records without special keys', () => {

@@ -14,6 +14,8 @@ import type { Redactor } from './redact/index.js';
 export interface Documents {
   /** The document of one line. */
   of(line: string, id: string): string;
+  /** The document of the line `data.slice(start, end)`, read where it stands (a chunk of many lines). */
+  ofRange(data: string, start: number, end: number, id: string): string;
   /** The general path alone. */
   general(line: string, id: string): string;
   /** The one-pass path alone (undefined: a line it leaves to the general path). */
@@ -50,8 +52,10 @@ export function createDocuments(redact: Redactor, pino: PinoConfig, ecs: EcsOpti
       return withId(doc, id);
     }
   };
-  const fast = (line: string, id: string) => fastPath?.(line, id);
-  return { of: (line, id) => fast(line, id) ?? general(line, id), general, fast, counts };
+  const fast = (line: string, id: string) => fastPath?.(line, 0, line.length, id);
+  const ofRange = (data: string, start: number, end: number, id: string) =>
+    fastPath?.(data, start, end, id) ?? general(data.slice(start, end), id);
+  return { of: (line, id) => ofRange(line, 0, line.length, id), ofRange, general, fast, counts };
 }
 
 /**

@@ -42,10 +42,12 @@ import {
   COLON,
   COMMA,
   escaped,
+  finish,
   integer,
   isDigit,
   LBRACE,
   LBRACKET,
+  lineEnd,
   literalEnd,
   MINUS,
   numberEnd,
@@ -58,8 +60,8 @@ import {
 } from './fast-tokens.js';
 import type { RedactionDecisions, Redactor } from './redact/index.js';
 
-/** The document of `line` with `id`, or undefined: take the general path. */
-export type FastPath = (line: string, id: string) => string | undefined;
+/** The document of the line `data.slice(start, end)` with `id`, or undefined: take the general path. */
+export type FastPath = (data: string, start: number, end: number, id: string) => string | undefined;
 
 const NOT_CENSORED = -2;
 
@@ -302,7 +304,7 @@ export function createFastPath(redactor: Redactor, pino: PinoConfig, ecs: EcsOpt
   const middle = `,"ecs.version":${JSON.stringify(ECS_VERSION)},"service":${JSON.stringify(service)},"event":{"dataset":${JSON.stringify(ecs.dataset)},"id":`;
   const censor = JSON.stringify(decisions.censor);
 
-  function document(id: string): string | undefined {
+  function document(from: number, id: string): string | undefined {
     let timestamp: string | undefined;
     let level: string | undefined;
     let message = '';
@@ -314,7 +316,7 @@ export function createFastPath(redactor: Redactor, pino: PinoConfig, ecs: EcsOpt
     let span = '';
     // Members copied from the line run on (commas included) until one the head takes: a few pieces a line.
     let runEnd = -1;
-    let i = 1;
+    let i = from + 1;
     for (;;) {
       const at = keyAt(i, 0);
       if (at < 0) return undefined;
@@ -358,7 +360,7 @@ export function createFastPath(redactor: Redactor, pino: PinoConfig, ecs: EcsOpt
       }
       const c = s.charCodeAt(i);
       if (c === COMMA) i++;
-      else if (c === RBRACE && i + 1 === s.length) break;
+      else if (c === RBRACE && i + 1 === lineEnd) break;
       else return undefined;
     }
     if (timestamp === undefined || level === undefined) return undefined;
@@ -367,26 +369,28 @@ export function createFastPath(redactor: Redactor, pino: PinoConfig, ecs: EcsOpt
     return `{"@timestamp":"${timestamp}","log.level":${level}${message}${middle}"${id}"}${process}${host}${logger}${trace}${span}${out}}`;
   }
 
-  return (line: string, id: string): string | undefined => {
-    if (line.charCodeAt(0) !== LBRACE || line.charCodeAt(1) === RBRACE) return undefined;
-    if (!begin(line)) return undefined;
+  return (data: string, start: number, end: number, id: string): string | undefined => {
+    if (data.charCodeAt(start) !== LBRACE || data.charCodeAt(start + 1) === RBRACE || end - start < 2)
+      return undefined;
+    const from = begin(data, start, end);
+    if (from < 0) return undefined;
     d = decisions;
     text = redactor.text;
     censorJson = censor;
     entryOf = table.entryOf;
     out = '';
-    copyFrom = 0;
+    copyFrom = from;
     muted = 0;
     top = 0;
     ordinal = 0;
     lineSerial++;
     predicted = table.guesses;
     try {
-      return document(id);
+      return document(from, id);
     } catch {
       return undefined; // a bad escape: the general path says what the line is
     } finally {
-      begin('');
+      finish();
       out = '';
     }
   };

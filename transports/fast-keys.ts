@@ -72,6 +72,18 @@ export function sameAt(s: string, key: string, at: number): boolean {
   return true;
 }
 
+/**
+ * `key` as a string of its own: a slice of the line holds the whole chunk the line was read in (up to 64 KB)
+ * for as long as the table keeps the key. A slice and its last character make a rope, which reading it as a
+ * number flattens into a new string (document.ts's `flat`).
+ */
+function ownCopy(key: string): string {
+  if (key.length < 2) return key;
+  const copy = key.slice(0, -1) + key.charAt(key.length - 1);
+  Number(copy);
+  return copy;
+}
+
 /** A stand-in for a value the censor decision needs only the kind of (an object, an array). */
 export const CONTAINER = {};
 
@@ -115,7 +127,7 @@ export function createKeyTable(decisions: RedactionDecisions, pino: PinoConfig):
         const known = bucket[i] as KeyEntry;
         if (known.first === first && sameAt(s, known.key, at)) return known;
       }
-    const key = s.slice(at, at + length);
+    const key = ownCopy(s.slice(at, at + length));
     let made = overflow.get(key);
     if (made === undefined) {
       made = { key, first, info: keyInfo(key), line: 0 };

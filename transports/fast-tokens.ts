@@ -18,8 +18,9 @@ const HEX4 = /^[0-9a-fA-F]{4}$/;
 const SIMPLE_ESCAPES = [34, 92, 47, 98, 102, 110, 114, 116];
 export const isDigit = (c: number) => c >= 48 && c <= 57;
 
-/** The line being read. */
+/** The string the line is read in (the chunk it came in, most lines), and where the line ends in it. */
 export let s = '';
+export let lineEnd = 0;
 /** The next backslash of the line at or after the string being read (-1: none). */
 let backslash = -1;
 /** The string just read had an escape. */
@@ -29,34 +30,55 @@ export let plain = false;
 /** ...whose value is this. */
 export let integer = 0;
 
-/** A raw control character, a backslash or a surrogate: a line without any needs no other check. */
-const UNUSUAL = /[\u0000-\u001f\\\ud800-\udfff]/;
+/**
+ * A raw control character, a backslash or a surrogate: a line without any needs no other check. Searched
+ * from the line's start (`lastIndex`); the newline after the line is one, so the search ends there.
+ */
+const UNUSUAL = /[\u0000-\u001f\\\ud800-\udfff]/g;
 const CONTROL = /[\u0000-\u001f]/;
 
 /**
- * Read `line` from now on; false when it holds a raw control character (the line is no JSON) or a lone
- * surrogate (JSON.stringify writes it escaped). One search, most lines.
+ * Read the line `data.slice(start, end)` from now on; where it starts in `s`, or -1 when it holds a raw
+ * control character (the line is no JSON) or a lone surrogate (JSON.stringify writes it escaped).
+ *
+ * Most lines are read where they stand in the chunk, a flat string: a slice of it would be read through an
+ * indirection at every character, and cost an allocation. A line with a backslash or a surrogate is read
+ * from a copy of its own, so that no search for the next backslash runs on into the rest of the chunk.
  */
-export function begin(line: string): boolean {
-  s = line;
-  const at = line.search(UNUSUAL);
+export function begin(data: string, start: number, end: number): number {
   backslash = -1;
-  if (at === -1) return true;
-  if (CONTROL.test(line) || !(line as unknown as { isWellFormed(): boolean }).isWellFormed()) return false;
-  backslash = line.indexOf('\\', at);
-  return true;
+  UNUSUAL.lastIndex = start;
+  const at = UNUSUAL.test(data) ? UNUSUAL.lastIndex - 1 : -1;
+  if (at === -1 || at >= end) {
+    s = data;
+    lineEnd = end;
+    return start;
+  }
+  const line = data.slice(start, end);
+  s = line;
+  lineEnd = line.length;
+  if (CONTROL.test(line) || !(line as unknown as { isWellFormed(): boolean }).isWellFormed()) return -1;
+  backslash = line.indexOf('\\');
+  return 0;
+}
+
+/** Done with the line: the chunk is not held past it. */
+export function finish(): void {
+  s = '';
+  lineEnd = 0;
 }
 
 /** Past the closing quote of the string opening at `at`; -1 when unterminated. Sets `escaped`. */
 export function stringEnd(at: number): number {
   let q = s.indexOf('"', at + 1);
-  if (q === -1) return -1;
+  // Past the line's end is the next line (a string the line leaves open).
+  if (q === -1 || q >= lineEnd) return -1;
   escaped = backslash !== -1 && backslash < q;
   if (escaped) {
     // Escapes are checked here, not only where a value is decoded: a censored value is never decoded, and a
     // line with a bad escape is no JSON (the general path ships it as an unparsed line).
     q = at + 1;
-    while (q < s.length) {
+    while (q < lineEnd) {
       const c = s.charCodeAt(q);
       if (c === QUOTE) break;
       if (c === BACKSLASH) {
@@ -68,7 +90,7 @@ export function stringEnd(at: number): number {
         else return -1;
       } else q++;
     }
-    if (q >= s.length) return -1;
+    if (q >= lineEnd) return -1;
     backslash = s.indexOf('\\', q + 1);
   }
   return q + 1;

@@ -199,10 +199,10 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   };
 
   const stream = new LineReader({
-    line(text) {
+    line(data, start, end) {
       received++;
       const id = `${prefix}-${(seq++).toString(36)}`;
-      const json = documents.of(text, id);
+      const json = documents.ofRange(data, start, end, id);
       for (const output of outputs) {
         try {
           output.write(id, json);

@@ -23,8 +23,8 @@ import { parentPort } from 'node:worker_threads';
 import type { PinoConfig } from './ecs.js';
 
 export interface LineReaderHooks {
-  /** One line, without its line ending. */
-  line(text: string): void;
+  /** One line, `data.slice(start, end)` (its line ending left out): read in place, not cut out. */
+  line(data: string, start: number, end: number): void;
   /** After each line: a promise while an output has no room (reading stops until it settles). */
   room(): Promise<unknown> | undefined;
   /** When the stream ends or is destroyed; 'close' waits for it. */
@@ -131,23 +131,21 @@ export class LineReader extends Writable {
 
   private emitLine(data: string, from: number, end: number): void {
     const stop = end > from && data.charCodeAt(end - 1) === 13 ? end - 1 : end;
-    this.hooks.line(data.slice(from, stop));
+    this.hooks.line(data, from, stop);
   }
 }
 
 /**
  * `data` from `from` on, copied into pieces that each end with a newline (the last one: where `data` ends).
- * A slice and its last character make a rope; reading it as a number flattens it in place into a string of
- * its own (the `flatstr` technique), which no longer refers to `data`.
+ * `join` writes a slice and its last character into a new flat string, which no longer refers to `data`
+ * (a rope of the two, flattened, would be read through the rope at every character).
  */
 function copiesInPieces(data: string, from: number): string[] {
   const pieces: string[] = [];
   for (let at = from; at < data.length; ) {
     const nl = data.indexOf('\n', at + PIECE_CHARS - 1);
     const end = nl === -1 ? data.length : nl + 1;
-    const piece = data.slice(at, end - 1) + data.charAt(end - 1);
-    Number(piece);
-    pieces.push(piece);
+    pieces.push([data.slice(at, end - 1), data.charAt(end - 1)].join(''));
     at = end;
   }
   return pieces;
