@@ -70,4 +70,28 @@ describe('Elasticsearch batches', () => {
     expect(queue.queued).toBe(false);
     expect(queue.bytes).toBe(0);
   });
+
+  it("reuse a delivered batch's buffer for a later one, and never the buffer of one still waiting", () => {
+    const queue = new BatchQueue(100_000, 1000, () => {}, sender());
+    const held: { batch: Batch; text: string }[] = [];
+    const storages = new Set<Buffer>();
+    let reused = 0;
+    let sealed = 0;
+    docs(2400).forEach((json, i) => {
+      if (!queue.add(`id-${i}`, json)) return;
+      const batch = queue.next() as Batch;
+      if (storages.has(batch.storage)) reused++;
+      storages.add(batch.storage);
+      // Every other batch is delivered at once; the others wait (in flight, or for a re-send).
+      if (sealed++ % 2 === 0) {
+        queue.recycle(batch);
+        expect(() => batch.entries).toThrow(/after its buffer was reused/);
+      } else held.push({ batch, text: batch.body.toString('utf8') });
+    });
+    expect(reused).toBeGreaterThan(5);
+    for (const { batch, text } of held) {
+      expect(batch.body.toString('utf8')).toBe(text);
+      expect(batch.entries).toHaveLength(batch.count);
+    }
+  });
 });

@@ -25,11 +25,15 @@ export interface ItemWriter {
 /** Documents bound for one _bulk request: that request's body, nothing kept per document. */
 export class Batch {
   private read: SpoolEntry[] | undefined;
+  /** Its buffer went to a later batch (BatchQueue.recycle). */
+  spent = false;
 
   constructor(
     readonly body: Buffer,
     readonly count: number,
     private readonly items: ItemWriter,
+    /** The buffer `body` starts; `body` may end short of it. */
+    readonly storage: Buffer = body,
   ) {}
 
   get bytes(): number {
@@ -38,6 +42,8 @@ export class Batch {
 
   /** Each document on its own, read back from the body (a re-send of some items, the spool). */
   get entries(): SpoolEntry[] {
+    if (this.spent && !this.read)
+      throw new Error('pgsight: a delivered batch was read after its buffer was reused');
     this.read ??= this.items.readItems(this.body);
     return this.read;
   }
@@ -45,13 +51,20 @@ export class Batch {
 
 /** The first buffer of a batch when the last one was small; a batch's buffer doubles as it fills. */
 const MIN_BUFFER_BYTES = 64 * 1024;
+/**
+ * Buffers of delivered batches kept for the next ones. A new buffer for each batch (about flushBytes) is
+ * memory V8 counts as external: at that rate it ran a full collection of the worker's heap every few
+ * batches, and the kernel zeroed the new pages besides.
+ */
+const SPARE_BUFFERS = 2;
 
 export class BatchQueue {
   /** The open batch: its buffer, the bytes written, the documents in it. */
-  private buf = Buffer.allocUnsafeSlow(MIN_BUFFER_BYTES);
+  private buf: Buffer = Buffer.allocUnsafeSlow(MIN_BUFFER_BYTES);
   private used = 0;
   private count = 0;
   private ready: Batch[] = [];
+  private spare: Buffer[] = [];
   private deadline: NodeJS.Timeout | undefined;
   /** Bytes waiting in memory, open and sealed batches together. */
   bytes = 0;
@@ -97,10 +110,10 @@ export class BatchQueue {
   /** The open batch is complete (full, due, or flushed): its deadline goes with it. */
   seal(): void {
     if (this.count > 0) {
-      this.ready.push(new Batch(this.buf.subarray(0, this.used), this.count, this.items));
+      this.ready.push(new Batch(this.buf.subarray(0, this.used), this.count, this.items, this.buf));
       // The next batch starts as large as this one ended: a steady stream fills it without growing.
       const size = Math.max(MIN_BUFFER_BYTES, Math.min(this.used, this.flushBytes) + MIN_BUFFER_BYTES);
-      this.buf = Buffer.allocUnsafeSlow(size);
+      this.buf = this.bufferOf(size);
       this.used = 0;
       this.count = 0;
     }
@@ -108,6 +121,22 @@ export class BatchQueue {
       clearTimeout(this.deadline);
       this.deadline = undefined;
     }
+  }
+
+  /** A spare buffer of at least `size` bytes, or a new one. */
+  private bufferOf(size: number): Buffer {
+    const i = this.spare.findIndex((b) => b.length >= size);
+    if (i === -1) return Buffer.allocUnsafeSlow(size);
+    return this.spare.splice(i, 1)[0] as Buffer;
+  }
+
+  /**
+   * `batch` was delivered: its buffer serves a later batch. Only once nothing reads its body any more (the
+   * request is answered, every re-send was read out of it); reading its entries afterwards throws.
+   */
+  recycle(batch: Batch): void {
+    batch.spent = true;
+    if (this.spare.length < SPARE_BUFFERS && batch.storage !== this.buf) this.spare.push(batch.storage);
   }
 
   /** The oldest sealed batch, out of the queue. */

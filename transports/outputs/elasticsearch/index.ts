@@ -118,9 +118,16 @@ export function createElasticsearchOutput(
       inFlightBatches.add(batch);
       sender
         .deliver(batch)
-        .catch(() => {
-          if (inFlightBatches.has(batch)) enterOutage(batch.entries);
-        })
+        .then(
+          // Answered: nothing reads the body any more (re-sent items were read out of it).
+          () => {
+            inFlightBatches.delete(batch);
+            queue.recycle(batch);
+          },
+          () => {
+            if (inFlightBatches.has(batch)) enterOutage(batch.entries);
+          },
+        )
         .finally(() => {
           inFlightBatches.delete(batch);
           inFlight--;
