@@ -74,14 +74,11 @@ export function sameAt(s: string, key: string, at: number): boolean {
 
 /**
  * `key` as a string of its own: a slice of the line holds the whole chunk the line was read in (up to 64 KB)
- * for as long as the table keeps the key. A slice and its last character make a rope, which reading it as a
- * number flattens into a new string (document.ts's `flat`).
+ * for as long as the table keeps the key. `join` writes the pieces into a new flat string (as line-reader.ts
+ * copies a chunk's pieces).
  */
 function ownCopy(key: string): string {
-  if (key.length < 2) return key;
-  const copy = key.slice(0, -1) + key.charAt(key.length - 1);
-  Number(copy);
-  return copy;
+  return key.length < 2 ? key : [key.slice(0, -1), key.charAt(key.length - 1)].join('');
 }
 
 /** A stand-in for a value the censor decision needs only the kind of (an object, an array). */

@@ -52,9 +52,8 @@ export class Batch {
 /** The first buffer of a batch when the last one was small; a batch's buffer doubles as it fills. */
 const MIN_BUFFER_BYTES = 64 * 1024;
 /**
- * Buffers of delivered batches kept for the next ones. A new buffer for each batch (about flushBytes) is
- * memory V8 counts as external: at that rate it ran a full collection of the worker's heap every few
- * batches, and the kernel zeroed the new pages besides.
+ * Buffers of delivered batches kept for the next ones: a new buffer for each batch (about flushBytes) is
+ * fresh memory the kernel zeroes page by page.
  */
 const SPARE_BUFFERS = 2;
 
