@@ -8,7 +8,12 @@ function reader(room: () => Promise<unknown> | undefined = () => undefined) {
   const lines: string[] = [];
   let closed = 0;
   const stream = new LineReader({
-    line: (data, start, end) => lines.push(data.slice(start, end)),
+    line: (src, start, end) => {
+      // Where the one-pass path stops reading: the line's own ending, never the next line's bytes.
+      if (src[end] !== 10 && src[end] !== 13) throw new Error(`line ends at byte ${src[end]}`);
+      lines.push(src.toString('utf8', start, end));
+    },
+    text: (line) => lines.push(line),
     room,
     close: async () => {
       closed++;

@@ -4,6 +4,7 @@
 // document that went in.
 import { Client } from '@elastic/elasticsearch';
 import { describe, expect, it } from 'vitest';
+import { textId } from '../transports/document-id.js';
 import { type Batch, BatchQueue } from '../transports/outputs/elasticsearch/batches.js';
 import { BulkSender } from '../transports/outputs/elasticsearch/bulk.js';
 import { resolveElasticsearchOptions } from '../transports/outputs/elasticsearch/options.js';
@@ -39,7 +40,21 @@ describe('Elasticsearch batches', () => {
       // An id from a spool written by something else needs escaping in the action line.
       ids[5] = 'an "odd" id\\ü';
       input.forEach((json, i) => {
-        if (queue.add(ids[i] as string, json)) batches.push(queue.next() as Batch);
+        // Documents go in as strings or are written in place as bytes (the one-pass path), with a few
+        // written and abandoned (a line the path declined midway) in between, and some larger than the room
+        // asked for.
+        const id = ids[i] as string;
+        if (i % 3 === 0) {
+          if (queue.add(id, json)) batches.push(queue.next() as Batch);
+          return;
+        }
+        if (i % 5 === 1) {
+          queue.begin(textId(id), 100).text('{"abandoned":true}');
+          expect(queue.end(false)).toBe(false);
+        }
+        const sink = queue.begin(textId(id), i % 2 === 0 ? 16 : 3 * json.length);
+        sink.text(json);
+        if (queue.end(true)) batches.push(queue.next() as Batch);
       });
       queue.seal();
       for (let b = queue.next(); b; b = queue.next()) batches.push(b);

@@ -7,15 +7,22 @@
  * Redacting before the mapping scans only what the app logged: every value of the ECS document comes from it,
  * except the fields the mapping writes itself (timestamp, level, service, ids), which need no scan.
  */
+
+import { type DocumentId, textId } from './document-id.js';
 import { type EcsOptions, type PinoConfig, toEcs, unparsedLine } from './ecs.js';
 import { createFastPath } from './fast-document.js';
+import { ByteSink, wellFormed } from './fast-output.js';
 import type { Redactor } from './redact/index.js';
 
 export interface Documents {
   /** The document of one line. */
   of(line: string, id: string): string;
-  /** The document of the line `data.slice(start, end)`, read where it stands (a chunk of many lines). */
-  ofRange(data: string, start: number, end: number, id: string): string;
+  /**
+   * The one-pass path for the line `src[start, end)`, read where it stands in a chunk of many lines
+   * (`src[end]`: its `\n` or `\r`): true when it wrote the document's UTF-8 into `sink`; false when the
+   * line takes the general path (nothing written).
+   */
+  fastBytes(src: Buffer, start: number, end: number, id: DocumentId, sink: ByteSink): boolean;
   /** The general path alone. */
   general(line: string, id: string): string;
   /** The one-pass path alone (undefined: a line it leaves to the general path). */
@@ -52,21 +59,22 @@ export function createDocuments(redact: Redactor, pino: PinoConfig, ecs: EcsOpti
       return withId(doc, id);
     }
   };
-  const fast = (line: string, id: string) => fastPath?.(line, 0, line.length, id);
-  const ofRange = (data: string, start: number, end: number, id: string) =>
-    fastPath?.(data, start, end, id) ?? general(data.slice(start, end), id);
-  return { of: (line, id) => ofRange(line, 0, line.length, id), ofRange, general, fast, counts };
-}
-
-/**
- * `json` as a string of its own. A document from the one-pass path is a rope over pieces of the line (and so
- * of the chunk the line came in): an output that writes it at once encodes it as it is, one that keeps it
- * (the spool's groups, Logstash's re-send window) keeps it flat. V8 flattens a string in place when it reads
- * it as a number (the `flatstr` technique pino used).
- */
-export function flat(json: string): string {
-  Number(json);
-  return json;
+  const fastBytes = (src: Buffer, start: number, end: number, id: DocumentId, sink: ByteSink) =>
+    fastPath?.(src, start, end, id, sink) === true;
+  // A line on its own: encoded, with a 0 after it (where the path stops reading). A lone surrogate would
+  // not survive the encoding (JSON.stringify writes it escaped): such a line takes the general path.
+  const line = new ByteSink();
+  const document = new ByteSink();
+  const fast = (text: string, id: string): string | undefined => {
+    if (fastPath === undefined || !wellFormed(text)) return undefined;
+    line.length = 0;
+    line.text(text);
+    line.byte(0);
+    document.length = 0;
+    if (!fastPath(line.buf, 0, line.length - 1, textId(id), document)) return undefined;
+    return document.buf.toString('utf8', 0, document.length);
+  };
+  return { of: (text, id) => fast(text, id) ?? general(text, id), fastBytes, general, fast, counts };
 }
 
 /** A record's text for the record that replaces it, whatever it holds (cycles, BigInt). */

@@ -49,14 +49,21 @@ export function timestampOf(time: unknown): string | undefined {
     // Elasticsearch's default date format holds years 0000-9999.
     return Number.isFinite(ms) && ms >= -62167219200000 && ms <= 253402300799999 ? time : undefined;
   }
-  if (typeof time !== 'number' || !Number.isFinite(time)) return undefined;
+  if (typeof time !== 'number') return undefined;
+  const ms = millisOf(time);
+  return ms === -1 ? undefined : isoOf(ms);
+}
+
+/** The epoch milliseconds of a numeric time, rounded (timestampOf's reading of its unit); -1: no time. */
+export function millisOf(time: number): number {
+  if (!Number.isFinite(time)) return -1;
   let ms = time;
   if (Math.abs(ms) < 1e11)
     ms *= 1000; // seconds (1e11 ms is 1973; 1e11 s is the year 5138)
   else if (Math.abs(ms) >= 1e17)
     ms /= 1e6; // nanoseconds
   else if (Math.abs(ms) >= 1e14) ms /= 1e3; // microseconds
-  return ms >= 0 && ms < LATEST_MS ? isoOf(Math.round(ms)) : undefined;
+  return ms >= 0 && ms < LATEST_MS ? Math.round(ms) : -1;
 }
 
 /** ECS field sets whose top-level key is an object. A non-object user value there moves to `pino.<key>`. */
@@ -192,15 +199,18 @@ export function handledKeys(pino: PinoConfig): Set<string> {
 // the milliseconds: `toISOString` runs once a second, not once a record.
 let lastSecond = Number.NaN;
 let secondPrefix = '';
-const isoOf = (time: number): string => {
+/** `YYYY-MM-DDTHH:MM:SS.` of a time from millisOf (1970 to 2100: four-digit years). */
+export const secondPrefixOf = (time: number): string => {
   const second = Math.floor(time / 1000);
-  // Years 0 to 9999 only: others have a sign and six digits, and are written in full.
   if (second !== lastSecond) {
-    if (time < 0 || time >= 253402300800000) return new Date(time).toISOString();
     secondPrefix = new Date(second * 1000).toISOString().slice(0, 20);
     lastSecond = second;
   }
-  const ms = time - second * 1000;
+  return secondPrefix;
+};
+const isoOf = (time: number): string => {
+  const ms = time % 1000;
+  secondPrefixOf(time);
   return `${secondPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
 };
 

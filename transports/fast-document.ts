@@ -12,18 +12,20 @@
  * them so, and replaced by what the walk would make of them otherwise; a number not in the form
  * `JSON.stringify` writes is re-written in it.
  *
+ * The line is read as UTF-8 bytes and the document written as bytes (fast-output.ts): what stays as it
+ * stands is copied byte for byte, the head's fixed pieces are encoded once, and no string is made per document
+ * (Elasticsearch's output copies the bytes into its `_bulk` body; an output of strings decodes them).
+ *
  * Hand-written: the cost it removes is the parse and stringify themselves, which no JSON library avoids.
  */
 import { ECS_VERSION } from '../src/ecs/version.js';
-import { type EcsOptions, type PinoConfig, timestampOf } from './ecs.js';
+import type { DocumentId } from './document-id.js';
+import { type EcsOptions, millisOf, type PinoConfig, secondPrefixOf } from './ecs.js';
 import {
-  CONTAINER,
   createKeyTable,
   DROPPED,
   FALLBACK,
   HOSTNAME,
-  type KeyEntry,
-  type KeyTable,
   LEVEL,
   MESSAGE,
   NAME,
@@ -31,269 +33,97 @@ import {
   REST,
   REST_OBJECT,
   SECRET,
-  sameAt,
+  SPAN_ID,
   TIME,
   TRACE_ID,
-  UNCACHED,
-  UNMODELLED,
 } from './fast-keys.js';
+import type { ByteSink } from './fast-output.js';
+import { b, begin, COMMA, finish, LBRACE, lineEnd, RBRACE } from './fast-tokens.js';
 import {
-  begin,
-  COLON,
-  COMMA,
-  escaped,
-  finish,
-  integer,
-  isDigit,
-  LBRACE,
-  LBRACKET,
-  lineEnd,
-  literalEnd,
-  MINUS,
-  numberEnd,
-  plain,
-  QUOTE,
-  RBRACE,
-  RBRACKET,
-  s,
-  stringEnd,
-} from './fast-tokens.js';
-import type { RedactionDecisions, Redactor } from './redact/index.js';
-
-/** The document of the line `data.slice(start, end)` with `id`, or undefined: take the general path. */
-export type FastPath = (data: string, start: number, end: number, id: string) => string | undefined;
-
-const NOT_CENSORED = -2;
-
-// The document being written: module state, so that the scan allocates only the strings it has to.
-let d: RedactionDecisions;
-let text: (value: string) => string = String;
-let censorJson = '';
-/** The document's members after the head, as written so far, and where the uncopied part of the line starts. */
-let out = '';
-let copyFrom = 0;
-/** Inside a value that is censored whole: read for its end only. */
-let muted = 0;
-
-function replace(start: number, end: number, json: string): void {
-  if (muted > 0) return;
-  out += s.slice(copyFrom, start);
-  out += json;
-  copyFrom = end;
-}
-
-/** A string as the walk leaves it; `key` is set for an object's member (trace ids keep their shape). */
-function stringValue(at: number, end: number, depth: number, parentKey: string, key?: string): void {
-  if (muted > 0) return;
-  if (!escaped) {
-    if (d.clean(s, at + 1, end - 1)) return;
-    const raw = s.slice(at + 1, end - 1);
-    if (key !== undefined && d.keepsId(depth, parentKey, key, raw)) return;
-    const redacted = text(raw);
-    if (redacted !== raw) replace(at, end, JSON.stringify(redacted));
-    return;
-  }
-  const value = JSON.parse(s.slice(at, end)) as string;
-  const json = JSON.stringify(
-    key !== undefined && d.keepsId(depth, parentKey, key, value) ? value : text(value),
-  );
-  if (json.length !== end - at || json !== s.slice(at, end)) replace(at, end, json);
-}
-
-function numberValue(at: number, end: number): void {
-  if (muted > 0) return;
-  // Below 10^12 no number is a card number.
-  if (plain && (end - at < 13 || d.number(integer) === integer)) return;
-  const raw = s.slice(at, end);
-  const json = JSON.stringify(d.number(Number(raw)));
-  if (json !== raw) replace(at, end, json);
-}
-
-/** A value that is not an object's member (an array's item), at `depth`. */
-function value(at: number, depth: number): number {
-  const c = s.charCodeAt(at);
-  if (c === QUOTE) {
-    const end = stringEnd(at);
-    if (end > 0) stringValue(at, end, depth, '');
-    return end;
-  }
-  if (c === LBRACE) return object(at, depth, '');
-  if (c === LBRACKET) return array(at, depth);
-  if (c === MINUS || isDigit(c)) {
-    const end = numberEnd(at);
-    if (end > 0) numberValue(at, end);
-    return end;
-  }
-  return literalEnd(at);
-}
-
-/** Censors the value of a secret key when the walk would: past its end, or NOT_CENSORED, or -1. */
-function censored(at: number, key: string, depth: number): number {
-  const c = s.charCodeAt(at);
-  let end: number;
-  let v: unknown = CONTAINER;
-  if (c === QUOTE) {
-    end = stringEnd(at);
-    if (end < 0) return -1;
-    v = escaped ? JSON.parse(s.slice(at, end)) : s.slice(at + 1, end - 1);
-  } else if (c === LBRACE || c === LBRACKET) {
-    muted++;
-    end = value(at, depth);
-    muted--;
-  } else if (c === MINUS || isDigit(c)) {
-    end = numberEnd(at);
-    v = Number(s.slice(at, end));
-  } else {
-    end = literalEnd(at);
-    v = c === 110 ? null : c === 116;
-  }
-  if (end < 0) return -1;
-  if (!d.censors(key, v)) return NOT_CENSORED;
-  replace(at, end, censorJson);
-  return end;
-}
-
-/** The member `key` of an object at `depth` whose own key in its parent is `parentKey`. */
-function member(at: number, depth: number, parentKey: string, key: string, secret: boolean): number {
-  if (muted === 0 && secret) {
-    const end = censored(at, key, depth + 1);
-    if (end !== NOT_CENSORED) return end;
-  }
-  const c = s.charCodeAt(at);
-  if (c === QUOTE) {
-    const end = stringEnd(at);
-    if (end > 0) stringValue(at, end, depth, parentKey, key);
-    return end;
-  }
-  if (c === LBRACE) return object(at, depth + 1, key);
-  return value(at, depth + 1);
-}
-
-/** Counts lines, for KeyEntry.line. */
-let lineSerial = 0;
-/** Set by keyAt: the entry of the key read last. */
-let entry: KeyEntry;
-let entryOf: KeyTable['entryOf'];
-/** Which key the previous line had at each place (its n-th key, all depths counted), and the place now. */
-let predicted: (KeyEntry | undefined)[] = [];
-let ordinal = 0;
-/** Keys of the objects being read, innermost last, up to `top`. */
-const keys: KeyEntry[] = [];
-let top = 0;
-
-/** A key at `at` (its opening quote), unique among the object's keys from `first`; past its colon, or -1. */
-function keyAt(at: number, first: number): number {
-  if (s.charCodeAt(at) !== QUOTE) return -1;
-  // Lines from one call site have the same keys in the same order: the key the previous line had at this
-  // place is tried first, compared in place.
-  const guess = predicted[ordinal];
-  let end: number;
-  if (
-    guess !== undefined &&
-    s.charCodeAt(at + 1) === guess.first &&
-    s.charCodeAt(at + 1 + guess.key.length) === QUOTE &&
-    sameAt(s, guess.key, at + 1)
-  ) {
-    end = at + guess.key.length + 2;
-    entry = guess;
-  } else {
-    end = stringEnd(at);
-    const length = end - at - 2;
-    if (end < 0 || escaped || length > d.maxKeyLength) return -1;
-    entry = entryOf(s, at + 1, length);
-    predicted[ordinal] = entry;
-  }
-  ordinal++;
-  if (s.charCodeAt(end) !== COLON) return -1;
-  if ((entry.info & UNMODELLED) !== 0) return -1;
-  const key = entry.key;
-  if (first === 0 && (entry.info & UNCACHED) === 0) {
-    // The top level: each entry remembers the line it was last met in.
-    if (entry.line === lineSerial) return -1;
-    entry.line = lineSerial;
-  }
-  // One entry per key name (while the tables have room; past that a repeated key is compared as text).
-  else
-    for (let i = first; i < top; i++) {
-      const other = keys[i] as KeyEntry;
-      if (other === entry || (other.info & UNCACHED && other.key === key)) return -1;
-    }
-  if (top - first >= d.maxKeys) return -1;
-  keys[top++] = entry;
-  return end + 1;
-}
-
-function object(at: number, depth: number, parentKey: string): number {
-  if (depth >= d.maxDepth) return -1;
-  let i = at + 1;
-  if (s.charCodeAt(i) === RBRACE) return i + 1;
-  const first = top;
-  for (;;) {
-    i = keyAt(i, first);
-    if (i < 0) return -1;
-    i = member(i, depth, parentKey, entry.key, (entry.info & SECRET) !== 0);
-    if (i < 0) return -1;
-    const c = s.charCodeAt(i++);
-    if (c === COMMA) continue;
-    top = first;
-    return c === RBRACE ? i : -1;
-  }
-}
-
-function array(at: number, depth: number): number {
-  if (depth >= d.maxDepth) return -1;
-  let i = at + 1;
-  if (s.charCodeAt(i) === RBRACKET) return i + 1;
-  for (let n = 1; ; n++) {
-    if (n > d.maxKeys) return -1;
-    i = value(i, depth + 1);
-    if (i < 0) return -1;
-    const c = s.charCodeAt(i++);
-    if (c === COMMA) continue;
-    return c === RBRACKET ? i : -1;
-  }
-}
+  endRuns,
+  entry,
+  FAILED,
+  NUMBER,
+  RANGE,
+  restMember,
+  scalarEnd,
+  scalarJson,
+  scalarNumber,
+  scalarStart,
+  startLine,
+  topKey,
+  topScalar,
+} from './fast-values.js';
+import type { Redactor } from './redact/index.js';
 
 /**
- * A top-level string as the walk leaves it, as JSON, or for a number, NUMBER with the number as the walk
- * leaves it in `scalarNumber` (undefined: anything else, or censored). Past its end in `scalarEnd`.
+ * Writes the document of the line `src[start, end)` with `id` into `sink`; false when it wrote nothing: take
+ * the general path. `src[end]` must be a byte no token starts with (the line's `\n` or `\r`, or a 0 put
+ * there): the reading stops at it.
  */
-const NUMBER = '';
-let scalarEnd = 0;
-let scalarNumber = Number.NaN;
-function scalar(at: number, key: string, secret: boolean): string | undefined {
-  const c = s.charCodeAt(at);
-  if (c === QUOTE) {
-    const end = stringEnd(at);
-    if (end < 0) return undefined;
-    scalarEnd = end;
-    if (!escaped && !secret && d.clean(s, at + 1, end - 1)) return s.slice(at, end);
-    const v = escaped ? (JSON.parse(s.slice(at, end)) as string) : s.slice(at + 1, end - 1);
-    if (secret && d.censors(key, v)) return undefined;
-    return JSON.stringify(d.keepsId(0, '', key, v) ? v : text(v));
+export type FastPath = (src: Buffer, start: number, end: number, id: DocumentId, sink: ByteSink) => boolean;
+
+/**
+ * The members are written into the sink the document goes to `GAP` bytes past where it starts, and moved
+ * next to the head once that is written: within one buffer, no copy between buffers, no view made for one.
+ */
+const GAP = 512;
+/** Where the document starts in the sink. */
+let base = 0;
+
+// The head's members that hold a string of the line, written in toEcs's order whatever the record's: where
+// each stands in the line (-1: absent), or its JSON when the walk changed it.
+const SLOTS = [MESSAGE, HOSTNAME, NAME, TRACE_ID, SPAN_ID];
+const slotOf = new Int8Array(16).fill(-1);
+SLOTS.forEach((kind, i) => {
+  slotOf[kind] = i;
+});
+const slotFrom = new Int32Array(SLOTS.length);
+const slotTo = new Int32Array(SLOTS.length);
+const slotJson: string[] = SLOTS.map(() => '');
+const encoded = (text: string) => Buffer.from(text);
+const SLOT_OPEN = [
+  ',"message":',
+  ',"host":{"hostname":',
+  ',"log":{"logger":',
+  ',"trace":{"id":',
+  ',"span":{"id":',
+].map(encoded);
+const SLOT_CLOSE = ['', '}', '}', '}', '}'].map(encoded);
+/**
+ * `{"@timestamp":"<time>","log.level":` in one piece: the time's text to the second is written into it once
+ * a second, its milliseconds once a line.
+ */
+const HEAD = encoded('{"@timestamp":"YYYY-MM-DDTHH:MM:SS.000Z","log.level":');
+const MILLIS_AT = HEAD.indexOf('000Z');
+let headSecond = -1;
+function head(out: ByteSink, ms: number): void {
+  const second = Math.floor(ms / 1000);
+  if (second !== headSecond) {
+    HEAD.write(secondPrefixOf(ms), MILLIS_AT - 20, 'latin1');
+    headSecond = second;
   }
-  if (c !== MINUS && !isDigit(c)) return undefined;
-  const end = numberEnd(at);
-  if (end < 0) return undefined;
-  scalarEnd = end;
-  const v = plain ? integer : Number(s.slice(at, end));
-  if (secret && d.censors(key, v)) return undefined;
-  const walked = plain && end - at < 13 ? v : d.number(v);
-  if (typeof walked !== 'number') return undefined;
-  scalarNumber = walked;
-  return NUMBER;
+  const m = ms - second * 1000;
+  HEAD[MILLIS_AT] = 48 + Math.floor(m / 100);
+  HEAD[MILLIS_AT + 1] = 48 + (Math.floor(m / 10) % 10);
+  HEAD[MILLIS_AT + 2] = 48 + (m % 10);
+  out.bytes(HEAD);
 }
+let pidNumber = Number.NaN;
+let pidText = '';
+const ID_CLOSE = encoded('"}');
+const PID_OPEN = encoded(',"process":{"pid":');
 
 /** The one-pass path for one transport; undefined when its options are none it models. */
 export function createFastPath(redactor: Redactor, pino: PinoConfig, ecs: EcsOptions): FastPath | undefined {
   const decisions = redactor.decisions;
   const table = createKeyTable(decisions, pino);
   if (table === undefined) return undefined;
-  const labels = new Map<number, string>();
-  const levelJson = (level: number): string => {
+  const labels = new Map<number, Buffer>();
+  const levelJson = (level: number): Buffer => {
     let json = labels.get(level);
     if (json === undefined) {
-      json = JSON.stringify(pino.levels.labels[level] ?? String(level));
+      json = encoded(JSON.stringify(pino.levels.labels[level] ?? String(level)));
       if (labels.size < 1000) labels.set(level, json);
     }
     return json;
@@ -301,97 +131,127 @@ export function createFastPath(redactor: Redactor, pino: PinoConfig, ecs: EcsOpt
   const service: Record<string, string> = { name: ecs.service.name };
   if (ecs.service.version) service.version = ecs.service.version;
   if (ecs.service.environment) service.environment = ecs.service.environment;
-  const middle = `,"ecs.version":${JSON.stringify(ECS_VERSION)},"service":${JSON.stringify(service)},"event":{"dataset":${JSON.stringify(ecs.dataset)},"id":`;
-  const censor = JSON.stringify(decisions.censor);
+  const middle = encoded(
+    `,"ecs.version":${JSON.stringify(ECS_VERSION)},"service":${JSON.stringify(service)},"event":{"dataset":${JSON.stringify(ecs.dataset)},"id":"`,
+  );
+  const censor = encoded(JSON.stringify(decisions.censor));
 
-  function document(from: number, id: string): string | undefined {
-    let timestamp: string | undefined;
-    let level: string | undefined;
-    let message = '';
-    // The head's optional members, written in toEcs's order whatever the record's.
-    let process = '';
-    let host = '';
-    let logger = '';
-    let trace = '';
-    let span = '';
+  function document(from: number, id: DocumentId, out: ByteSink): boolean {
+    let ms = -1;
+    let level: Buffer | undefined;
+    let pid = '';
+    slotFrom.fill(-1);
     // Members copied from the line run on (commas included) until one the head takes: a few pieces a line.
     let runEnd = -1;
     let i = from + 1;
     for (;;) {
-      const at = keyAt(i, 0);
-      if (at < 0) return undefined;
+      const at = topKey(i);
+      if (at < 0) return false;
       const { key, info } = entry;
       const kind = info & 15;
       const secret = (info & SECRET) !== 0;
       if (kind === REST || kind === REST_OBJECT) {
-        if (kind === REST_OBJECT && s.charCodeAt(at) !== LBRACE) return undefined;
+        if (kind === REST_OBJECT && b[at] !== LBRACE) return false;
         // An ECS field set's value censored whole would no longer be an object: the general path moves it.
-        if (kind === REST_OBJECT && secret) return undefined;
-        if (runEnd !== i - 1) {
-          if (runEnd > 0) out += s.slice(copyFrom, runEnd);
-          out += ',';
-          copyFrom = i;
-        }
-        i = member(at, 0, '', key, secret);
-        if (i < 0) return undefined;
+        if (kind === REST_OBJECT && secret) return false;
+        i = restMember(i, at, runEnd, key, secret);
+        if (i < 0) return false;
         runEnd = i;
-      } else if (kind === FALLBACK) return undefined;
+      } else if (kind === FALLBACK) return false;
       else {
-        const json = scalar(at, key, secret);
-        if (json === undefined) return undefined;
+        const got = topScalar(at, kind, key, secret);
+        if (got === FAILED) return false;
         i = scalarEnd;
-        const number = scalarNumber;
-        const isString = json !== NUMBER;
-        if (kind === TIME) timestamp = isString ? undefined : timestampOf(number);
-        else if (kind === LEVEL) level = isString ? undefined : levelJson(number);
-        else if (kind === PID) {
-          if (isString) return undefined;
-          process = `,"process":{"pid":${String(number)}}`;
+        if (kind === TIME || kind === LEVEL || kind === PID) {
+          if (got !== NUMBER) return false;
+          if (kind === TIME) ms = millisOf(scalarNumber);
+          else if (kind === LEVEL) level = levelJson(scalarNumber);
+          else {
+            // A process logs its one pid: its text is made once.
+            if (scalarNumber !== pidNumber) {
+              pidNumber = scalarNumber;
+              pidText = String(scalarNumber);
+            }
+            pid = pidText;
+          }
+          if (kind === TIME && ms === -1) return false;
         } else if (kind !== DROPPED) {
-          if (!isString) return undefined;
-          if (kind === MESSAGE) message = `,"message":${json}`;
-          else if (kind === HOSTNAME) host = `,"host":{"hostname":${json}}`;
-          else if (kind === NAME) logger = `,"log":{"logger":${json}}`;
-          else if (kind === TRACE_ID) trace = `,"trace":{"id":${json}}`;
-          else span = `,"span":{"id":${json}}`;
+          if (got === NUMBER) return false;
+          const slot = slotOf[kind] as number;
+          slotFrom[slot] = got === RANGE ? scalarStart : 0;
+          slotTo[slot] = got === RANGE ? scalarEnd : 0;
+          slotJson[slot] = got === RANGE ? '' : scalarJson;
         }
-        if ((kind === TIME && timestamp === undefined) || (kind === LEVEL && level === undefined))
-          return undefined;
       }
-      const c = s.charCodeAt(i);
+      const c = b[i];
       if (c === COMMA) i++;
       else if (c === RBRACE && i + 1 === lineEnd) break;
-      else return undefined;
+      else return false;
     }
-    if (timestamp === undefined || level === undefined) return undefined;
-    if (runEnd > 0) out += s.slice(copyFrom, runEnd);
+    if (ms === -1 || level === undefined) return false;
+    endRuns(runEnd);
+    // The head's bytes, at most; past the gap, the members are moved on to make room for it.
+    let headBytes = HEAD.length + level.length + middle.length + id.maxBytes + 64;
+    for (let slot = 0; slot < SLOTS.length; slot++)
+      if (slotFrom[slot] !== -1)
+        headBytes +=
+          32 +
+          (slotJson[slot] === ''
+            ? (slotTo[slot] as number) - (slotFrom[slot] as number)
+            : 3 * (slotJson[slot] as string).length);
+    let membersAt = base + GAP;
+    const membersEnd = out.length;
+    out.room(headBytes + 256);
+    if (headBytes > GAP) {
+      out.buf.copyWithin(base + headBytes, membersAt, membersEnd);
+      membersAt = base + headBytes;
+    }
+    const members = membersEnd - (base + GAP);
     // toEcs's order: @timestamp, log.level, message, ecs.version, service, event, process..span, the rest.
-    return `{"@timestamp":"${timestamp}","log.level":${level}${message}${middle}"${id}"}${process}${host}${logger}${trace}${span}${out}}`;
+    out.length = base;
+    head(out, ms);
+    out.bytes(level);
+    for (let slot = 0; slot < SLOTS.length; slot++) {
+      if (slot === 1) {
+        out.bytes(middle);
+        out.room(id.maxBytes);
+        out.length = id.write(out.buf, out.length);
+        out.bytes(ID_CLOSE);
+        if (pid !== '') {
+          out.bytes(PID_OPEN);
+          out.text(pid);
+          out.byte(RBRACE);
+        }
+      }
+      if (slotFrom[slot] === -1) continue;
+      out.bytes(SLOT_OPEN[slot] as Buffer);
+      if (slotJson[slot] === '') out.copy(b, slotFrom[slot] as number, slotTo[slot] as number);
+      else out.text(slotJson[slot] as string);
+      out.bytes(SLOT_CLOSE[slot] as Buffer);
+    }
+    out.buf.copyWithin(out.length, membersAt, membersAt + members);
+    out.length += members;
+    out.byte(RBRACE);
+    return true;
   }
 
-  return (data: string, start: number, end: number, id: string): string | undefined => {
-    if (data.charCodeAt(start) !== LBRACE || data.charCodeAt(start + 1) === RBRACE || end - start < 2)
-      return undefined;
-    const from = begin(data, start, end);
-    if (from < 0) return undefined;
-    d = decisions;
-    text = redactor.text;
-    censorJson = censor;
-    entryOf = table.entryOf;
-    out = '';
-    copyFrom = from;
-    muted = 0;
-    top = 0;
-    ordinal = 0;
-    lineSerial++;
-    predicted = table.guesses;
+  return (src: Buffer, start: number, end: number, id: DocumentId, out: ByteSink): boolean => {
+    if (src[start] !== LBRACE || src[start + 1] === RBRACE || end - start < 2) return false;
+    begin(src, end);
+    base = out.length;
+    out.room(GAP + 2 * (end - start));
+    out.length = base + GAP;
+    startLine(decisions, redactor, censor, table, out, start);
+    let done = false;
     try {
-      return document(from, id);
+      done = document(start, id, out);
     } catch {
-      return undefined; // a bad escape: the general path says what the line is
+      // a bad escape: the general path says what the line is
     } finally {
       finish();
-      out = '';
+      for (let slot = 0; slot < SLOTS.length; slot++) slotJson[slot] = '';
     }
+    if (!done) out.length = base;
+    return done;
   };
 }

@@ -52,11 +52,23 @@ const PINO_KEYS: [string, number][] = [
 /** A key name met before, with how it is treated: its kind at the top level, and SECRET. */
 export interface KeyEntry {
   readonly key: string;
+  /** Its UTF-8 bytes, and the first of them. */
+  readonly bytes: Buffer;
   readonly first: number;
   readonly info: number;
   /** The line this key was last met in at the top level. */
   line: number;
+  /** Its last top-level value the walk left as it stood, and what the path read of it (fast-memo.ts). */
+  memo: Buffer | undefined;
+  memoLength: number;
+  memoKeys: number;
+  memoKind: number;
+  memoNumber: number;
+  memoSpans: Int32Array | undefined;
+  memoSpanCount: number;
+  memoMisses: number;
 }
+
 /** A secret key's value is censored whole (the redaction engine's word, asked once per key name). */
 export const SECRET = 16;
 /** An entry made for one use (the tables are full): compared by its text. */
@@ -66,27 +78,20 @@ export const UNCACHED = 32;
  * `__proto__` (left to the general path's care).
  */
 export const UNMODELLED = 64;
-/** `key` stands in `s` at `at` past its first character (the caller compared that, and the lengths agree). */
-export function sameAt(s: string, key: string, at: number): boolean {
-  for (let i = 1; i < key.length; i++) if (key.charCodeAt(i) !== s.charCodeAt(at + i)) return false;
+/** Every non-empty string value of the key is censored (the redaction engine's `censorsText`). */
+export const TEXT_CENSORED = 128;
+/** `key` stands in `b` at `at` past its first byte (the caller compared that, and the lengths agree). */
+export function sameAt(b: Buffer, key: Buffer, at: number): boolean {
+  for (let i = 1; i < key.length; i++) if (key[i] !== b[at + i]) return false;
   return true;
-}
-
-/**
- * `key` as a string of its own: a slice of the line holds the whole chunk the line was read in (up to 64 KB)
- * for as long as the table keeps the key. `join` writes the pieces into a new flat string (as line-reader.ts
- * copies a chunk's pieces).
- */
-function ownCopy(key: string): string {
-  return key.length < 2 ? key : [key.slice(0, -1), key.charAt(key.length - 1)].join('');
 }
 
 /** A stand-in for a value the censor decision needs only the kind of (an object, an array). */
 export const CONTAINER = {};
 
 export interface KeyTable {
-  /** The entry of the key of `length` characters at `at` in `s`. */
-  entryOf(s: string, at: number, length: number): KeyEntry;
+  /** The entry of the key of `length` bytes at `at` in `b`. */
+  entryOf(b: Buffer, at: number, length: number): KeyEntry;
   /** Which key the previous line had at each place (its n-th key, all depths counted). */
   readonly guesses: (KeyEntry | undefined)[];
 }
@@ -107,30 +112,49 @@ export function createKeyTable(decisions: RedactionDecisions, pino: PinoConfig):
       const kind =
         kinds.get(key) ?? (key.includes('.') ? FALLBACK : ECS_OBJECTS.has(key) ? REST_OBJECT : REST);
       const unmodelled = key === '__proto__' || (key.charCodeAt(0) >= 48 && key.charCodeAt(0) <= 57);
-      value = kind | (decisions.censors(key, CONTAINER) ? SECRET : 0) | (unmodelled ? UNMODELLED : 0);
+      value =
+        kind |
+        (decisions.censors(key, CONTAINER) ? SECRET : 0) |
+        (decisions.censorsText(key) ? TEXT_CENSORED : 0) |
+        (unmodelled ? UNMODELLED : 0);
       if (infos.size < 10_000) infos.set(key, value);
     }
     return value;
   };
-  // Key names by length, compared in place: no key is cut out of the line or hashed once it is known.
+  // Key names by their length in bytes, compared in place: no key is cut out of the line or hashed once it is known.
   const byLength: KeyEntry[][] = Array.from({ length: 65 }, () => []);
   const overflow = new Map<string, KeyEntry>();
   const guesses: (KeyEntry | undefined)[] = [];
-  const entryOf = (s: string, at: number, length: number): KeyEntry => {
-    const first = s.charCodeAt(at);
+  const entryOf = (b: Buffer, at: number, length: number): KeyEntry => {
+    const first = b[at] as number;
     const bucket = length <= 64 ? (byLength[length] as KeyEntry[]) : undefined;
     if (bucket)
       for (let i = 0; i < bucket.length; i++) {
         const known = bucket[i] as KeyEntry;
-        if (known.first === first && sameAt(s, known.key, at)) return known;
+        if (known.first === first && sameAt(b, known.bytes, at)) return known;
       }
-    const key = ownCopy(s.slice(at, at + length));
+    // Decoded into a string of its own: nothing of the chunk is held while the table keeps the key.
+    const key = b.toString('utf8', at, at + length);
     let made = overflow.get(key);
     if (made === undefined) {
-      made = { key, first, info: keyInfo(key), line: 0 };
+      made = {
+        key,
+        bytes: Buffer.from(key),
+        first,
+        info: keyInfo(key),
+        line: 0,
+        memo: undefined,
+        memoLength: -1,
+        memoKeys: 0,
+        memoKind: 0,
+        memoNumber: 0,
+        memoSpans: undefined,
+        memoSpanCount: 0,
+        memoMisses: 0,
+      };
       if (bucket && bucket.length < 16) bucket.push(made);
       else if (overflow.size < 10_000) overflow.set(key, made);
-      else made = { key, first, info: made.info | UNCACHED, line: 0 };
+      else made = { ...made, info: made.info | UNCACHED, memo: undefined, memoSpans: undefined };
     }
     return made;
   };

@@ -14,7 +14,9 @@ import { randomBytes } from 'node:crypto';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { processConfig } from '../src/config/env.js';
 import { createDocuments } from './document.js';
+import { SequenceIds } from './document-id.js';
 import { defaultPinoConfig, type PinoConfig } from './ecs.js';
+import { ByteSink } from './fast-output.js';
 import { LineReader, pinoConfig } from './line-reader.js';
 import { DATA_STREAM, type TransportOptions, validateTransportOptions } from './options.js';
 import type { ElasticsearchOutputOptions } from './outputs/elasticsearch/index.js';
@@ -153,7 +155,6 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
   // Ids: this transport instance's random prefix and a sequence. Stable across retries and spool replays of
   // one record; two identical records get two ids.
   const prefix = `${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
-  let seq = 0;
   let received = 0;
   let pino: PinoConfig = defaultPinoConfig;
 
@@ -198,18 +199,55 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
     return undefined;
   };
 
+  const ids = new SequenceIds(prefix);
+  const ship = (id: string, json: string) => {
+    for (const output of outputs) {
+      try {
+        output.write(id, json);
+      } catch {
+        output.stats.dropped++;
+      }
+    }
+  };
+  // The one-pass path writes a document as bytes: in place, into the output's own buffer, for an output that
+  // takes bytes (Elasticsearch's `_bulk` body); for the others, into `document`, and decoded once.
+  const document = new ByteSink();
   const stream = new LineReader({
-    line(data, start, end) {
+    line(src, start, end) {
       received++;
-      const id = `${prefix}-${(seq++).toString(36)}`;
-      const json = documents.ofRange(data, start, end, id);
+      const id = ids.next();
+      // What the one-pass path writes for a line, at most, but for replacements longer than what they replace.
+      const expected = 3 * (end - start) + 2048;
+      let fast = true;
+      let json: string | undefined;
       for (const output of outputs) {
         try {
-          output.write(id, json);
+          if (fast && output.sinkFor) {
+            const sink = output.sinkFor(id, expected);
+            if (sink !== undefined) {
+              const ok = documents.fastBytes(src, start, end, id, sink);
+              output.written?.(ok);
+              if (ok) continue;
+              fast = false;
+            }
+          }
+          if (json === undefined) {
+            document.length = 0;
+            json =
+              fast && documents.fastBytes(src, start, end, id, document)
+                ? document.buf.toString('utf8', 0, document.length)
+                : documents.general(src.toString('utf8', start, end), id.text);
+          }
+          output.write(id.text, json);
         } catch {
           output.stats.dropped++;
         }
       }
+    },
+    text(line) {
+      received++;
+      const id = ids.next().text;
+      ship(id, documents.of(line, id));
     },
     room,
     async close() {

@@ -5,7 +5,6 @@
  */
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { flat } from '../document.js';
 import { Spool } from '../spool.js';
 import { backoffMs, emptyStats, type Output, sleep } from './output.js';
 
@@ -46,7 +45,7 @@ export function createLogstashOutput(options: LogstashOutputOptions): Output {
   let recentStart = 0;
   const remember = (id: string, json: string) => {
     const now = Date.now();
-    recent.push({ at: now, id, json: flat(json) });
+    recent.push({ at: now, id, json });
     recentBytes += json.length;
     while (recentStart < recent.length) {
       const oldest = recent[recentStart] as { at: number; json: string };

@@ -1,9 +1,18 @@
 import { writeSync } from 'node:fs';
+import type { DocumentId } from '../document-id.js';
+import type { ByteSink } from '../fast-output.js';
 /** What every output of the transport implements. None of these methods throws or rejects. */
 export interface Output {
   readonly name: string;
   /** Accept one redacted ECS document (`json`, no newline) with its stable id. */
   write(id: string, json: string): void;
+  /**
+   * The same, the document written in place as UTF-8 (Elasticsearch's output: into its `_bulk` body): the
+   * sink to write the document of `id` into (about `expected` bytes), or undefined when the output takes a
+   * string now (it spools). Each sink it gives is answered by `written`: whether a document was written.
+   */
+  sinkFor?(id: DocumentId, expected: number): ByteSink | undefined;
+  written?(ok: boolean): void;
   /** Deliver what was accepted, or spool it, before the deadline. */
   flush(deadlineMs: number): Promise<void>;
   /** Flush, then release files and sockets. */

@@ -11,9 +11,10 @@
  * - Bounded: deeper than `maxDepth`, wider than `maxKeys`, or longer than `maxStringLength` is cut, never
  *   passed on unscanned.
  */
-import { isInnocentValue, isSecretKeyName, keyWords } from './keys.js';
+import { isInnocentValue, isSecretKeyName, keyWords, mayBeInnocent } from './keys.js';
 import { isCardNumber } from './luhn.js';
-import { DIGIT_RULE_ID, type Groups, RULES, type Rule, type RuleContext } from './rules.js';
+import { Prefilter } from './prefilter.js';
+import { type Groups, RULES, type Rule, type RuleContext } from './rules.js';
 
 export { luhnValid } from './luhn.js';
 export { RULES } from './rules.js';
@@ -57,8 +58,13 @@ export interface RedactionDecisions {
   readonly maxKeyLength: number;
   /** The walk replaces the whole value of `key` (`value`: the decoded string, the number, or any object). */
   censors(key: string, value: unknown): boolean;
-  /** `text()` returns `s.slice(start, end)` unchanged, known without cutting it out (false: ask `text()`). */
-  clean(s: string, start: number, end: number): boolean;
+  /** `censors(key, s)` for every non-empty string `s`: the value need not be read to know. */
+  censorsText(key: string): boolean;
+  /**
+   * `text()` returns the string whose UTF-8 is `b[start, end)` unchanged, known without decoding it (false:
+   * ask `text()`).
+   */
+  clean(b: Uint8Array, start: number, end: number): boolean;
   /** What the walk makes of a number: itself, the censor (a card number), or its text (not finite). */
   number(value: number): number | string;
   /** A trace-context id the walk leaves unscanned (`depth`: of the object holding `key`). */
@@ -84,93 +90,6 @@ const TOP_LEVEL_IDS = new Map([
   ['span_id', /^[0-9a-f]{16}$/],
   ['spanId', /^[0-9a-f]{16}$/],
 ]);
-
-/**
- * The prefilter: which rules can match a string at all, found in one pass over its characters. Keywords are
- * indexed by their first two characters (lower-cased ASCII): at each position a table look-up says whether
- * any keyword starts there, and only then is it compared. The same pass counts digits: the card rule needs no
- * keyword, only 13 digits in one run of digits, spaces and dashes. A common string runs no rule. (One alternation regex over every keyword, or an
- * `includes` per keyword, costs several times more on the short strings most records hold.)
- */
-class Prefilter {
-  private readonly singles = new Int16Array(128);
-  private readonly pairs = new Int16Array(128 * 128);
-  private readonly buckets: { keyword: string; rules: number[] }[][] = [];
-  private readonly digitRule: number;
-
-  constructor(rules: readonly Rule[]) {
-    const owners = new Map<string, number[]>();
-    rules.forEach((rule, i) => {
-      for (const keyword of rule.keywords) owners.set(keyword, [...(owners.get(keyword) ?? []), i]);
-    });
-    for (const [keyword, ruleIds] of owners) {
-      const a = keyword.charCodeAt(0);
-      const table = keyword.length === 1 ? this.singles : this.pairs;
-      const slot = keyword.length === 1 ? a : (a << 7) | keyword.charCodeAt(1);
-      if (table[slot] === 0) {
-        this.buckets.push([]);
-        table[slot] = this.buckets.length;
-      }
-      (this.buckets[(table[slot] as number) - 1] as { keyword: string; rules: number[] }[]).push({
-        keyword,
-        rules: ruleIds,
-      });
-    }
-    this.digitRule = rules.findIndex((r) => r.id === DIGIT_RULE_ID);
-  }
-
-  /**
-   * Marks in `selected` the rules that can match `s.slice(start, end)`; false when none can. A range, so that
-   * the transport's one-pass path can ask about a string inside a serialized line without cutting it out.
-   */
-  select(s: string, selected: Uint8Array, start = 0, end = s.length): boolean {
-    let any = false;
-    // Digits in the current run of digits, spaces and dashes (how card numbers are written), and the most seen.
-    let digits = 0;
-    let mostDigits = 0;
-    let c = lowerAscii(s.charCodeAt(start));
-    for (let i = start; i < end; i++) {
-      const d = i + 1 < end ? lowerAscii(s.charCodeAt(i + 1)) : 0;
-      if (c < 128) {
-        if (c >= 48 && c <= 57) {
-          if (++digits > mostDigits) mostDigits = digits;
-        } else if (c !== 32 && c !== 45) digits = 0;
-        const single = this.singles[c] as number;
-        if (single !== 0) any = this.mark(single, s, i, end, selected) || any;
-        if (d < 128) {
-          const pair = this.pairs[(c << 7) | d] as number;
-          if (pair !== 0) any = this.mark(pair, s, i, end, selected) || any;
-        }
-      }
-      c = d;
-    }
-    if (mostDigits >= 13) {
-      selected[this.digitRule] = 1;
-      any = true;
-    }
-    return any;
-  }
-
-  private mark(bucket: number, s: string, at: number, end: number, selected: Uint8Array): boolean {
-    let any = false;
-    for (const { keyword, rules } of this.buckets[bucket - 1] as { keyword: string; rules: number[] }[]) {
-      if (!startsWithFolded(s, keyword, at, end)) continue;
-      for (const i of rules) selected[i] = 1;
-      any = true;
-    }
-    return any;
-  }
-}
-
-const lowerAscii = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
-
-/** `s` has `keyword` (lower case) at `at`, before `end`, in any case. */
-function startsWithFolded(s: string, keyword: string, at: number, end: number): boolean {
-  if (at + keyword.length > end) return false;
-  for (let j = 2; j < keyword.length; j++)
-    if (lowerAscii(s.charCodeAt(at + j)) !== keyword.charCodeAt(j)) return false;
-  return true;
-}
 
 /**
  * A user pattern with the catastrophic shape (a quantified group whose body can itself repeat without
@@ -332,9 +251,11 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
     maxKeys,
     maxKeyLength,
     censors: secretValue,
-    clean: (s, start, end) => {
+    censorsText: (key) => isSecretKey(key) && !mayBeInnocent(key),
+    // Lengths in bytes: at least the string's in characters, so a bound in characters errs toward text().
+    clean: (b, start, end) => {
       if (userPatterns.length > 0 || end - start > maxStringLength) return false;
-      if (end - start < SHORTEST_SECRET || !prefilter.select(s, selected, start, end)) return true;
+      if (end - start < SHORTEST_SECRET || !prefilter.selectBytes(b, selected, start, end)) return true;
       selected.fill(0);
       return false;
     },

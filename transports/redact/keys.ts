@@ -170,7 +170,11 @@ const EMPTY: ReadonlySet<string> = new Set();
 
 /** A value that is no secret whatever its key says: a path under `PWD` / `OLDPWD` (the shell's directories). */
 export function isInnocentValue(key: string, value: unknown): boolean {
-  if (typeof value !== 'string') return false;
+  return typeof value === 'string' && mayBeInnocent(key) && /^(?:\/|~|[A-Za-z]:\\)/.test(value);
+}
+
+/** Some string value of `key` is innocent (isInnocentValue): a shell's working directory. */
+export function mayBeInnocent(key: string): boolean {
   const k = key.toLowerCase();
-  return (k === 'pwd' || k === 'oldpwd') && /^(?:\/|~|[A-Za-z]:\\)/.test(value);
+  return k === 'pwd' || k === 'oldpwd';
 }

@@ -10,6 +10,8 @@
  * they die young, and the body is sent as it stands. Documents and ids are read back from the body only
  * where they are needed one by one: a re-send of some items, the spool, the dead-letter file.
  */
+import type { DocumentId } from '../../document-id.js';
+import { ByteSink } from '../../fast-output.js';
 import type { SpoolEntry } from '../../spool.js';
 
 /** Encodes one `_bulk` item, and reads them back (bulk.ts). */
@@ -18,6 +20,12 @@ export interface ItemWriter {
   maxItemBytes(id: string, json: string): number;
   /** Writes the item at `at`; returns where it ends. */
   writeItem(buf: Buffer, at: number, id: string, json: string): number;
+  /** The most bytes the action line of `id` and the item's end take. */
+  maxFrameBytes(id: DocumentId): number;
+  /** Writes the action line of `id` at `at`; returns where it ends (where the document goes). */
+  writeAction(buf: Buffer, at: number, id: DocumentId): number;
+  /** Ends the item whose document `sink` ends with. */
+  endItem(sink: ByteSink): void;
   /** The documents of a body of items, with their ids. */
   readItems(body: Buffer): SpoolEntry[];
 }
@@ -58,10 +66,11 @@ const MIN_BUFFER_BYTES = 64 * 1024;
 const SPARE_BUFFERS = 2;
 
 export class BatchQueue {
-  /** The open batch: its buffer, the bytes written, the documents in it. */
-  private buf: Buffer = Buffer.allocUnsafeSlow(MIN_BUFFER_BYTES);
-  private used = 0;
+  /** The open batch: its buffer and the bytes written (the sink), the documents in it. */
+  private readonly open = new ByteSink(MIN_BUFFER_BYTES);
   private count = 0;
+  /** Where the item being written in place starts (`begin`). */
+  private itemAt = 0;
   private ready: Batch[] = [];
   private spare: Buffer[] = [];
   private deadline: NodeJS.Timeout | undefined;
@@ -87,12 +96,40 @@ export class BatchQueue {
   /** Add a document; true when that filled the open batch, which is then sealed. */
   add(id: string, json: string): boolean {
     const need = this.items.maxItemBytes(id, json);
-    if (this.used + need > this.buf.length) this.grow(need);
-    const end = this.items.writeItem(this.buf, this.used, id, json);
+    if (this.open.length + need > this.open.buf.length) this.grow(need);
+    const at = this.open.length;
+    this.open.length = this.items.writeItem(this.open.buf, at, id, json);
+    return this.added(at);
+  }
+
+  /**
+   * A document written in place, into the batch's buffer: its action line is written, and the sink the
+   * document goes to returned (`expected`: about how many bytes it takes; the sink grows past that). Then
+   * `end`.
+   */
+  begin(id: DocumentId, expected: number): ByteSink {
+    const need = this.items.maxFrameBytes(id) + expected;
+    if (this.open.length + need > this.open.buf.length) this.grow(need);
+    this.itemAt = this.open.length;
+    this.open.length = this.items.writeAction(this.open.buf, this.itemAt, id);
+    return this.open;
+  }
+
+  /** The document `begin` was for was written (else nothing of it is kept); true as for `add`. */
+  end(written: boolean): boolean {
+    if (!written) {
+      this.open.length = this.itemAt;
+      return false;
+    }
+    this.items.endItem(this.open);
+    return this.added(this.itemAt);
+  }
+
+  /** An item was written from `at` on. */
+  private added(at: number): boolean {
     this.count++;
-    this.bytes += end - this.used;
-    this.used = end;
-    if (this.used < this.flushBytes) return false;
+    this.bytes += this.open.length - at;
+    if (this.open.length < this.flushBytes) return false;
     this.seal();
     return true;
   }
@@ -100,20 +137,22 @@ export class BatchQueue {
   /** Room for `need` more bytes: the batch copied into a buffer twice as large, or as large as needed. */
   private grow(need: number): void {
     // A batch ends below flushBytes plus one item: no buffer needs to be larger.
-    const size = Math.min(Math.max(2 * this.buf.length, this.used + need), this.flushBytes + need);
+    const used = this.open.length;
+    const size = Math.min(Math.max(2 * this.open.buf.length, used + need), this.flushBytes + need);
     const next = Buffer.allocUnsafeSlow(size);
-    this.buf.copy(next, 0, 0, this.used);
-    this.buf = next;
+    this.open.buf.copy(next, 0, 0, used);
+    this.open.buf = next;
   }
 
   /** The open batch is complete (full, due, or flushed): its deadline goes with it. */
   seal(): void {
     if (this.count > 0) {
-      this.ready.push(new Batch(this.buf.subarray(0, this.used), this.count, this.items, this.buf));
+      const { buf, length } = this.open;
+      this.ready.push(new Batch(buf.subarray(0, length), this.count, this.items, buf));
       // The next batch starts as large as this one ended: a steady stream fills it without growing.
-      const size = Math.max(MIN_BUFFER_BYTES, Math.min(this.used, this.flushBytes) + MIN_BUFFER_BYTES);
-      this.buf = this.bufferOf(size);
-      this.used = 0;
+      const size = Math.max(MIN_BUFFER_BYTES, Math.min(length, this.flushBytes) + MIN_BUFFER_BYTES);
+      this.open.buf = this.bufferOf(size);
+      this.open.length = 0;
       this.count = 0;
     }
     if (this.deadline) {
@@ -135,7 +174,7 @@ export class BatchQueue {
    */
   recycle(batch: Batch): void {
     batch.spent = true;
-    if (this.spare.length < SPARE_BUFFERS && batch.storage !== this.buf) this.spare.push(batch.storage);
+    if (this.spare.length < SPARE_BUFFERS && batch.storage !== this.open.buf) this.spare.push(batch.storage);
   }
 
   /** The oldest sealed batch, out of the queue. */

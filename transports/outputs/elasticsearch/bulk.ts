@@ -8,6 +8,8 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
+import { type DocumentId, SAFE_ID } from '../../document-id.js';
+import type { ByteSink } from '../../fast-output.js';
 import type { SpoolEntry } from '../../spool.js';
 import { backoffMs, type OutputStats, sleep } from '../output.js';
 import { Batch, type ItemWriter } from './batches.js';
@@ -23,13 +25,14 @@ const QUICK_FILTER = 'errors,items.*.failure_store';
 const DETAILED_FILTER = 'errors,items.*.status,items.*.error,items.*.failure_store';
 /** After a response with errors, how long batches ask for every item's status at once. */
 const DETAILED_MS = 60_000;
-/** The transport's own ids: nothing to escape in JSON, one byte per character. */
-const SAFE_ID = /^[0-9a-z-]+$/;
+const ACTION_CLOSE = Buffer.from('"}}\n');
 
 export class BulkSender implements ItemWriter {
   private readonly actionHead: string;
   private readonly dataStreamFields: string;
   private readonly dataStreamLine: string;
+  private readonly actionHeadBytes: Buffer;
+  private readonly dataStreamLineBytes: Buffer;
   /** The bytes of an action line with a safe id, past the id's, and of the data stream's line. */
   private readonly safeActionBytes: number;
   private readonly dataStreamBytes: number;
@@ -49,6 +52,8 @@ export class BulkSender implements ItemWriter {
     const [, dataset, namespace] = /^logs-(.+)-([^-]+)$/.exec(options.dataStream) ?? [];
     this.dataStreamFields = `,"data_stream":${JSON.stringify({ type: 'logs', dataset, namespace })}}`;
     this.dataStreamLine = `${this.dataStreamFields}\n`;
+    this.actionHeadBytes = Buffer.from(this.actionHead);
+    this.dataStreamLineBytes = Buffer.from(this.dataStreamLine);
     this.safeActionBytes = Buffer.byteLength(this.actionHead) + 5;
     this.dataStreamBytes = Buffer.byteLength(this.dataStreamLine);
   }
@@ -67,6 +72,29 @@ export class BulkSender implements ItemWriter {
     // Every document is a JSON object: its closing brace is replaced by the data stream's fields.
     const end = at + buf.write([action, json].join(''), at) - 1;
     return end + buf.write(this.dataStreamLine, end);
+  }
+
+  maxFrameBytes(id: DocumentId): number {
+    return this.safeActionBytes + 6 * id.maxBytes + 3 + this.dataStreamBytes;
+  }
+
+  /**
+   * writeItem's action line, for a document written in place after it: its fixed part encoded once, a
+   * transport id (ASCII) written byte by byte.
+   */
+  writeAction(buf: Buffer, at: number, id: DocumentId): number {
+    if (!id.safe) return at + buf.write(`${this.action(id.text)}\n`, at);
+    let i = at + this.actionHeadBytes.copy(buf, at);
+    buf[i++] = 34;
+    i = id.write(buf, i);
+    for (let j = 0; j < ACTION_CLOSE.length; j++) buf[i++] = ACTION_CLOSE[j] as number;
+    return i;
+  }
+
+  /** Every document is a JSON object: its closing brace is replaced by the data stream's fields. */
+  endItem(sink: ByteSink): void {
+    sink.length--;
+    sink.bytes(this.dataStreamLineBytes);
   }
 
   /** The documents and ids of a body writeItem wrote: no line of either holds a raw newline (JSON escapes it). */

@@ -141,27 +141,35 @@ export function createElasticsearchOutput(
 
   if (outage) recover();
 
+  // Past twice the bound the queue spills to disk: backpressure pauses reading, but lines already read must
+  // go somewhere, and memory stays bounded.
+  const spilling = () =>
+    outage ||
+    !spool.empty ||
+    queue.bytes > 2 * o.maxQueueBytes ||
+    (backpressure.spilling && queue.bytes > o.maxQueueBytes);
+  const spill = (id: string, json: string) => {
+    writer.later(id, json);
+    if (!outage) {
+      outage = true;
+      recover();
+    }
+  };
+
   return {
     name: `elasticsearch ${o.dataStream}`,
     stats,
     write(id, json) {
-      // Past twice the bound the queue spills to disk: backpressure pauses reading, but lines already read
-      // must go somewhere, and memory stays bounded.
-      if (
-        outage ||
-        !spool.empty ||
-        queue.bytes > 2 * o.maxQueueBytes ||
-        (backpressure.spilling && queue.bytes > o.maxQueueBytes)
-      ) {
-        writer.later(id, json);
-        if (!outage) {
-          outage = true;
-          recover();
-        }
-        return;
-      }
-      if (queue.add(id, json)) send();
+      if (spilling()) spill(id, json);
+      else if (queue.add(id, json)) send();
       else queue.arm();
+    },
+    sinkFor(id, expected) {
+      return spilling() ? undefined : queue.begin(id, expected);
+    },
+    written(ok) {
+      if (queue.end(ok)) send();
+      else if (ok) queue.arm();
     },
     waitForRoom() {
       return backpressure.wait(queue.bytes, !outage && !stopped && !closing);

@@ -2,7 +2,6 @@
  * Writing to the disk spool. During an outage lines reach it in small groups (at most GROUP_MS later): one
  * write per group rather than one per line keeps a burst against a dead cluster cheap.
  */
-import { flat } from '../../document.js';
 import type { Spool, SpoolEntry } from '../../spool.js';
 import type { OutputStats } from '../output.js';
 
@@ -34,7 +33,7 @@ export class SpoolWriter {
 
   /** Spool one line with the next group. */
   later(id: string, json: string): void {
-    this.group.push({ id, json: flat(json) });
+    this.group.push({ id, json });
     this.groupBytes += json.length;
     if (this.groupBytes >= GROUP_BYTES) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), GROUP_MS);
