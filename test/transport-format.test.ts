@@ -380,4 +380,28 @@ describe('options', () => {
       ),
     });
   });
+
+  it("heapReserveMb: the worker's heap holds that many MiB more, and 0 holds none", async () => {
+    const load = (await import('../transports/index.js')).default;
+    await expect(load({ heapReserveMb: -1 })).rejects.toThrow(/heapReserveMb/);
+    const path = join(mkdtempSync(join(tmpdir(), 'pgsight-reserve-')), 'out.ndjson');
+    const used = async (heapReserveMb: number) => {
+      const { logger, transport, end } = transportLogger({
+        heapReserveMb,
+        outputs: [{ type: 'file', path }],
+      });
+      logger.info('started');
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+      const worker = (
+        transport as unknown as { worker: { getHeapStatistics(): Promise<{ used_heap_size: number }> } }
+      ).worker;
+      const { used_heap_size } = await worker.getHeapStatistics();
+      await end();
+      return used_heap_size / 2 ** 20;
+    };
+    const none = await used(0);
+    const reserved = await used(64);
+    expect(reserved - none).toBeGreaterThan(60);
+    expect(reserved - none).toBeLessThan(80);
+  });
 });

@@ -17,6 +17,7 @@ import { createDocuments } from './document.js';
 import { SequenceIds } from './document-id.js';
 import { defaultPinoConfig, type PinoConfig } from './ecs.js';
 import { ByteSink } from './fast-output.js';
+import { reserveHeap } from './heap-reserve.js';
 import { LineReader, pinoConfig } from './line-reader.js';
 import { DATA_STREAM, type TransportOptions, validateTransportOptions } from './options.js';
 import type { ElasticsearchOutputOptions } from './outputs/elasticsearch/index.js';
@@ -114,6 +115,8 @@ export default async function pgsightTransport(options: TransportOptions = {}) {
       [REFUSED]: true,
     } as TransportOptions);
   }
+  // In pino's worker only: on the app's thread the heap is the app's.
+  if (!isMainThread) reserveHeap(options.heapReserveMb ?? 32);
   const config = processConfig();
   const service = {
     name: options.service?.name ?? config.service.name,

@@ -32,6 +32,12 @@ export interface TransportOptions {
    * sends the configuration from the logger's constructor). @default true
    */
   expectPinoConfig?: boolean;
+  /**
+   * MiB the worker holds as a reserve in its heap, so that V8 sizes the old generation for the chunks it
+   * reads (transports/heap-reserve.ts): the worker's heap is that much larger, and its full collections
+   * rare; 0 holds none. Not taken when the transport runs on the app's own thread. @default 32
+   */
+  heapReserveMb?: number;
   /** The final summary on stderr: always, only when something was retried, spooled, dead-lettered, dropped, failure-stored or repaired, or never. @default 'on-trouble' */
   summary?: 'always' | 'on-trouble' | 'never';
 }
@@ -45,6 +51,7 @@ const TRANSPORT_KEYS = new Set([
   'outputs',
   'statusIntervalMs',
   'closeTimeoutMs',
+  'heapReserveMb',
   'expectPinoConfig',
   'summary',
   // Added by pino.transport() itself.
@@ -154,6 +161,7 @@ export function validateTransportOptions(options: TransportOptions): void {
     });
   problems.wholeNumber('statusIntervalMs', options.statusIntervalMs, 0, 86_400_000);
   problems.wholeNumber('closeTimeoutMs', options.closeTimeoutMs, 0, 600_000);
+  problems.wholeNumber('heapReserveMb', options.heapReserveMb, 0, 1024);
   problems.oneOf('summary', options.summary, ['always', 'on-trouble', 'never']);
   if (options.expectPinoConfig !== undefined && typeof options.expectPinoConfig !== 'boolean')
     problems.add(`expectPinoConfig must be true or false, got ${JSON.stringify(options.expectPinoConfig)}`);
