@@ -1,7 +1,7 @@
 /**
  * A line from pino → the JSON of its ECS document, with its id; never throws: a record always ships.
  *
- *   line ─▶ one-pass path (fast-document.ts) ──────────────────────────────▶ JSON
+ *   line ─▶ one-pass path (fast-document.ts) ─────────────────────────────▶ JSON as UTF-8, into a sink
  *           └ a line it does not model ─▶ JSON.parse → redact → toEcs → JSON.stringify
  *
  * Redacting before the mapping scans only what the app logged: every value of the ECS document comes from it,

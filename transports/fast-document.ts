@@ -1,6 +1,6 @@
 /**
  * The one-pass path: a serialized pino line straight to the JSON of its ECS document, without `JSON.parse`
- * and `JSON.stringify`, for the lines it models; `undefined` for any other line, which then takes the general
+ * and `JSON.stringify`, for the lines it models; false for any other line, which then takes the general
  * path (parse → redact → toEcs → stringify). Both give the same bytes; test/transport-differential.test.ts
  * runs random and hostile records through the two.
  *
@@ -14,7 +14,8 @@
  *
  * The line is read as UTF-8 bytes and the document written as bytes (fast-output.ts): what stays as it
  * stands is copied byte for byte, the head's fixed pieces are encoded once, and no string is made per document
- * (Elasticsearch's output copies the bytes into its `_bulk` body; an output of strings decodes them).
+ * (Elasticsearch's output has it written into its `_bulk` body; an output of strings decodes it). The values
+ * are read in fast-values.ts, and those a line repeats from the one before are recognized in fast-memo.ts.
  *
  * Hand-written: the cost it removes is the parse and stringify themselves, which no JSON library avoids.
  */
