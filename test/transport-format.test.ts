@@ -1,10 +1,12 @@
 // pgsight/transport's format: redaction (a corpus, through every output) and ECS mapping (plain pino, pino-http,
 // errors with causes, pgsight's own db records), as pino really sends records to it.
 
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { pinoHttp } from 'pino-http';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -385,19 +387,14 @@ describe('options', () => {
     const load = (await import('../transports/index.js')).default;
     await expect(load({ heapReserveMb: -1 })).rejects.toThrow(/heapReserveMb/);
     const path = join(mkdtempSync(join(tmpdir(), 'pgsight-reserve-')), 'out.ndjson');
+    // Measured in a worker thread of the test's own (Worker#getHeapStatistics is Node 24's).
     const used = async (heapReserveMb: number) => {
-      const { logger, transport, end } = transportLogger({
-        heapReserveMb,
-        outputs: [{ type: 'file', path }],
+      const worker = new Worker(fixture('transport-in-worker.mjs'), {
+        workerData: { options: { heapReserveMb, statusIntervalMs: 0, outputs: [{ type: 'file', path }] } },
       });
-      logger.info('started');
-      await new Promise<void>((resolve) => logger.flush(() => resolve()));
-      const worker = (
-        transport as unknown as { worker: { getHeapStatistics(): Promise<{ used_heap_size: number }> } }
-      ).worker;
-      const { used_heap_size } = await worker.getHeapStatistics();
-      await end();
-      return used_heap_size / 2 ** 20;
+      const [bytes] = (await once(worker, 'message')) as [number];
+      await once(worker, 'exit');
+      return bytes / 2 ** 20;
     };
     const none = await used(0);
     const reserved = await used(64);
