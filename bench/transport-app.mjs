@@ -136,6 +136,10 @@ if (sink) {
 }
 clearInterval(sample);
 if (heapSample) clearInterval(heapSample);
+// The logger is used after the wait above: thread-stream holds its stream weakly once the worker is ready
+// and terminates the worker when the stream is collected, so a logger nothing refers to any more while its
+// last lines are on their way (a mark-compact during the wait) would lose them and hang the run.
+await new Promise((resolve) => logger.flush(resolve));
 console.log(
   JSON.stringify({
     variant,
