@@ -210,8 +210,7 @@ export const secondPrefixOf = (time: number): string => {
 };
 const isoOf = (time: number): string => {
   const ms = time % 1000;
-  secondPrefixOf(time);
-  return `${secondPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+  return `${secondPrefixOf(time)}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
 };
 
 /** Map one parsed pino record to an ECS document. */
